@@ -1,0 +1,326 @@
+//! The client: a [`Channel`] to a server, and the call machinery that generated clients use for
+//! each of gRPC's four method shapes.
+//!
+//! Each outgoing message is encoded once into shared bytes, so a call could be sent again (for
+//! retries or hedging) without asking the user's message type for `Clone`.
+
+mod channel;
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use http::header::{CONTENT_TYPE, USER_AGENT as USER_AGENT_NAME};
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderMap, Method, StatusCode};
+use tokio::sync::oneshot;
+
+pub use channel::Channel;
+
+use crate::codec::{encode_frame, stream_decoder, Codec};
+use crate::error::Error;
+use crate::metadata::Metadata;
+use crate::protocol::frame::FrameDecoder;
+use crate::protocol::headers::{
+    code_for_http_status, is_grpc_content_type, read_status, CONTENT_TYPE_GRPC, GRPC_STATUS,
+    GRPC_TIMEOUT, TE, TRAILERS, USER_AGENT,
+};
+use crate::protocol::timeout;
+use crate::request::{Request, Response};
+use crate::status::{Code, Status};
+use crate::streaming::{frame_error_status, Streaming};
+use crate::transport::{RecvBody, SendBody};
+
+/// Calls methods on a channel. Generated clients wrap one; it is cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    channel: Channel,
+    max_decoding_message_size: usize,
+    max_encoding_message_size: usize,
+}
+
+impl Client {
+    /// A client on this channel, with gRPC's default limits (4 MiB received, unlimited sent).
+    pub fn new(channel: Channel) -> Client {
+        Client {
+            channel,
+            max_decoding_message_size: 4 * 1024 * 1024,
+            max_encoding_message_size: usize::MAX,
+        }
+    }
+
+    /// Connects a channel to `target` and makes a client on it.
+    pub async fn connect(target: &str) -> Result<Client, Error> {
+        Ok(Client::new(Channel::connect(target).await?))
+    }
+
+    /// The largest response message accepted; larger ones end the call with `RESOURCE_EXHAUSTED`.
+    pub fn max_decoding_message_size(mut self, limit: usize) -> Client {
+        self.max_decoding_message_size = limit;
+        self
+    }
+
+    /// The largest request message sent; larger ones end the call with `RESOURCE_EXHAUSTED`.
+    pub fn max_encoding_message_size(mut self, limit: usize) -> Client {
+        self.max_encoding_message_size = limit;
+        self
+    }
+
+    fn head(
+        &self,
+        path: &'static str,
+        metadata: Metadata,
+        timeout: Option<Duration>,
+    ) -> http::Request<()> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.channel.scheme().clone());
+        parts.authority = Some(self.channel.authority().clone());
+        parts.path_and_query = Some(PathAndQuery::from_static(path));
+        let mut head = http::Request::new(());
+        *head.method_mut() = Method::POST;
+        // Scheme, authority and a static path always make a valid URI.
+        *head.uri_mut() = Uri::from_parts(parts).unwrap_or_default();
+        let mut headers = metadata.into_headers();
+        headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
+        headers.insert(TE, TRAILERS);
+        headers.insert(USER_AGENT_NAME, USER_AGENT);
+        if let Some(timeout) = timeout {
+            if let Ok(value) = http::HeaderValue::from_str(&timeout::format(timeout)) {
+                headers.insert(GRPC_TIMEOUT, value);
+            }
+        }
+        *head.headers_mut() = headers;
+        head
+    }
+
+    /// Calls a unary method.
+    pub async fn unary<C: Codec>(
+        &self,
+        path: &'static str,
+        request: Request<C::Encode>,
+        codec: C,
+    ) -> Result<Response<C::Decode>, Status> {
+        let (metadata, message, timeout) = request.into_parts();
+        let body = encode_frame(&codec, &message, self.max_encoding_message_size)?;
+        drop(message);
+        let head = self.head(path, metadata, timeout);
+        with_deadline(timeout, async {
+            let (pending, mut send) = self.channel.connection().await?.start(head).await?;
+            send.send_now(body, true)?;
+            let (head, recv) = pending.head().await?;
+            let (metadata, recv) = check_response(head, recv)?;
+            read_unary(recv, &codec, metadata, self.max_decoding_message_size).await
+        })
+        .await
+    }
+
+    /// Calls a server-streaming method: the response messages arrive on the returned stream.
+    pub async fn server_streaming<C: Codec>(
+        &self,
+        path: &'static str,
+        request: Request<C::Encode>,
+        codec: C,
+    ) -> Result<Response<Streaming<C::Decode>>, Status> {
+        let (metadata, message, timeout) = request.into_parts();
+        let body = encode_frame(&codec, &message, self.max_encoding_message_size)?;
+        drop(message);
+        let head = self.head(path, metadata, timeout);
+        with_deadline(timeout, async {
+            let (pending, mut send) = self.channel.connection().await?.start(head).await?;
+            send.send_now(body, true)?;
+            let (head, recv) = pending.head().await?;
+            let (metadata, recv) = check_response(head, recv)?;
+            let stream =
+                Streaming::new_client(recv, self.max_decoding_message_size, stream_decoder(&codec));
+            Ok(Response::from_parts(metadata, stream, Metadata::new()))
+        })
+        .await
+    }
+
+    /// Calls a client-streaming method: the request messages are taken from `request`'s stream.
+    pub async fn client_streaming<C, S>(
+        &self,
+        path: &'static str,
+        request: Request<S>,
+        codec: C,
+    ) -> Result<Response<C::Decode>, Status>
+    where
+        C: Codec,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let (metadata, messages, timeout) = request.into_parts();
+        let head = self.head(path, metadata, timeout);
+        with_deadline(timeout, async {
+            let (pending, send) = self.channel.connection().await?.start(head).await?;
+            let _guard = self.spawn_sender(send, messages, codec.clone());
+            let (head, recv) = pending.head().await?;
+            let (metadata, recv) = check_response(head, recv)?;
+            read_unary(recv, &codec, metadata, self.max_decoding_message_size).await
+        })
+        .await
+    }
+
+    /// Calls a bidirectional-streaming method: requests are taken from `request`'s stream while
+    /// responses arrive on the returned one.
+    pub async fn streaming<C, S>(
+        &self,
+        path: &'static str,
+        request: Request<S>,
+        codec: C,
+    ) -> Result<Response<Streaming<C::Decode>>, Status>
+    where
+        C: Codec,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let (metadata, messages, timeout) = request.into_parts();
+        let head = self.head(path, metadata, timeout);
+        with_deadline(timeout, async {
+            let (pending, send) = self.channel.connection().await?.start(head).await?;
+            let guard = self.spawn_sender(send, messages, codec.clone());
+            let (head, recv) = pending.head().await?;
+            let (metadata, recv) = check_response(head, recv)?;
+            let stream =
+                Streaming::new_client(recv, self.max_decoding_message_size, stream_decoder(&codec))
+                    .with_guard(guard);
+            Ok(Response::from_parts(metadata, stream, Metadata::new()))
+        })
+        .await
+    }
+
+    /// Sends the request stream's messages from a task of their own, so that sending and
+    /// receiving proceed at once. Dropping the returned guard (the call was abandoned) resets the
+    /// stream with CANCEL.
+    fn spawn_sender<C, S>(&self, mut send: SendBody, messages: S, codec: C) -> oneshot::Sender<()>
+    where
+        C: Codec,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let (guard, mut abandoned) = oneshot::channel::<()>();
+        let limit = self.max_encoding_message_size;
+        tokio::spawn(async move {
+            let mut messages = pin!(messages);
+            loop {
+                let next = tokio::select! {
+                    next = poll_fn(|cx| messages.as_mut().poll_next(cx)) => next,
+                    _ = &mut abandoned => return send.cancel(),
+                };
+                let Some(message) = next else { break };
+                let frame = match encode_frame(&codec, &message, limit) {
+                    Ok(frame) => frame,
+                    Err(status) => {
+                        tracing::debug!(%status, "request message not sent; cancelling the call");
+                        return send.cancel();
+                    }
+                };
+                let sent = tokio::select! {
+                    sent = send.ready(frame.len()) => sent,
+                    _ = &mut abandoned => return send.cancel(),
+                };
+                if sent.and_then(|()| send.send_now(frame, false)).is_err() {
+                    return; // The stream is gone; the response side reports why.
+                }
+            }
+            let _ = send.send_now(Bytes::new(), true);
+        });
+        guard
+    }
+}
+
+async fn with_deadline<T>(
+    timeout: Option<Duration>,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
+        None => call.await,
+    }
+}
+
+/// Checks a response head: a non-200 HTTP status or a Trailers-Only response ends the call here.
+fn check_response(
+    head: http::response::Parts,
+    recv: RecvBody,
+) -> Result<(Metadata, RecvBody), Status> {
+    if head.status != StatusCode::OK {
+        return Err(Status::new(
+            code_for_http_status(head.status),
+            format!("server answered with HTTP status {}", head.status),
+        ));
+    }
+    if head.headers.contains_key(GRPC_STATUS) {
+        // Trailers-Only: the status came in the headers; there is no body.
+        return Err(trailers_only(head.headers));
+    }
+    let grpc = head
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(is_grpc_content_type);
+    if !grpc {
+        return Err(Status::unknown(format!(
+            "server answered with content-type {:?}, not application/grpc",
+            head.headers.get(CONTENT_TYPE)
+        )));
+    }
+    Ok((Metadata::from_headers(head.headers), recv))
+}
+
+fn trailers_only(headers: HeaderMap) -> Status {
+    match read_status(headers) {
+        Some(status) if status.code() == Code::Ok => {
+            Status::internal("server sent no response message")
+        }
+        Some(status) => status,
+        None => Status::internal("server sent no grpc-status"),
+    }
+}
+
+/// Reads the single response message and the trailers with the call's status.
+async fn read_unary<C: Codec>(
+    mut recv: RecvBody,
+    codec: &C,
+    metadata: Metadata,
+    limit: usize,
+) -> Result<Response<C::Decode>, Status> {
+    let mut decoder = FrameDecoder::new(limit);
+    let mut message: Option<Bytes> = None;
+    loop {
+        while let Some(frame) = decoder.decode().map_err(frame_error_status)? {
+            if frame.compressed {
+                return Err(Status::internal(
+                    "received a compressed message but no grpc-encoding was negotiated",
+                ));
+            }
+            if message.is_some() {
+                return Err(Status::internal(
+                    "server sent more than one message for a unary response",
+                ));
+            }
+            message = Some(frame.payload);
+        }
+        match recv.chunk().await {
+            Some(chunk) => decoder.push(chunk?),
+            None => break,
+        }
+    }
+    decoder
+        .finish()
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let trailers = poll_fn(|cx| recv.poll_trailers(cx)).await?;
+    let status = trailers.and_then(read_status).unwrap_or_else(|| {
+        Status::internal("server closed the stream without sending a grpc-status")
+    });
+    if status.code() != Code::Ok {
+        return Err(status);
+    }
+    let message = message.ok_or_else(|| Status::internal("server sent no response message"))?;
+    let message = codec.decode(message)?;
+    Ok(Response::from_parts(
+        metadata,
+        message,
+        status.into_metadata(),
+    ))
+}

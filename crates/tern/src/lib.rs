@@ -1,0 +1,86 @@
+//! Tern: gRPC for Rust.
+//!
+//! Define a service in a `.proto` file, compile it from `build.rs` with `tern-build` (no `protoc`
+//! needed), implement the generated trait with plain `async fn`s, and serve it:
+//!
+//! ```ignore
+//! use hello::hello_server::{Hello, HelloServer};
+//! use hello::{HelloReply, HelloRequest};
+//! use tern::{Request, Response, Server, Status};
+//!
+//! struct Greeter;
+//!
+//! impl Hello for Greeter {
+//!     async fn say_hello(&self, req: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+//!         let req = req.into_inner();
+//!         Ok(Response::new(HelloReply { message: format!("hello {} {}", req.name, req.age) }))
+//!     }
+//! }
+//!
+//! Server::builder()
+//!     .add_service(HelloServer::new(Greeter))
+//!     .serve("0.0.0.0:5000".parse()?)
+//!     .await?;
+//! ```
+//!
+//! and call it with the generated client:
+//!
+//! ```ignore
+//! let client = hello::hello_client::HelloClient::connect("http://127.0.0.1:5000").await?;
+//! let reply = client.say_hello(HelloRequest { name: "world".into(), age: 18 }).await?;
+//! ```
+//!
+//! The crate is layered as gRPC itself is: [`protocol`] is the wire format with no IO (framing,
+//! `grpc-timeout`, `grpc-message`), `transport` is the one place that touches the HTTP/2 engine,
+//! and [`server`] and [`client`] drive calls over it.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod codec;
+mod error;
+mod metadata;
+pub mod protocol;
+mod request;
+pub mod server;
+mod status;
+mod streaming;
+mod transport;
+
+// The types a gRPC user touches.
+pub use client::Channel;
+pub use error::{Error, ErrorKind};
+pub use metadata::{InvalidMetadata, Metadata};
+pub use request::{IntoRequest, Request, Response};
+pub use server::Server;
+pub use status::{Code, Status};
+pub use streaming::Streaming;
+
+/// Includes the code `tern-build` generated for a proto package, from `$OUT_DIR`.
+///
+/// ```ignore
+/// pub mod hello {
+///     tern::include_proto!("hello");
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_proto {
+    ($package:tt) => {
+        include!(concat!(env!("OUT_DIR"), concat!("/", $package, ".rs")));
+    };
+}
+
+/// What generated code uses. Not a stable API for hand-written code: it changes with `tern-build`.
+#[doc(hidden)]
+pub mod codegen {
+    pub use crate::client::Client;
+    pub use crate::codec::ProstCodec;
+    pub use crate::server::{
+        client_streaming, server_streaming, streaming, unary, ServerCall, Service,
+    };
+    pub use futures_core::Stream;
+    pub use prost;
+    pub use prost_types;
+    pub use std::future::Future;
+    pub use std::sync::Arc;
+}

@@ -1,0 +1,398 @@
+//! One incoming call, from its parsed head to its final status: reading the request, running the
+//! handler under the call's deadline and the client's cancellation (and catching its panics), and
+//! writing the response, for each of gRPC's four method shapes.
+
+use std::any::Any;
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use http::{HeaderMap, Response as HttpResponse, StatusCode};
+
+use crate::codec::{encode_frame, stream_decoder, Codec};
+use crate::metadata::Metadata;
+use crate::protocol::frame::FrameDecoder;
+use crate::protocol::headers::{write_status, CONTENT_TYPE_GRPC, GRPC_STATUS};
+use crate::request::{Request, Response};
+use crate::status::{Code, Status};
+use crate::streaming::{frame_error_status, Streaming};
+use crate::transport::server::Responder;
+use crate::transport::{RecvBody, SendBody};
+
+/// Message size limits that apply to a call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_decoding_message_size: usize,
+    pub(crate) max_encoding_message_size: usize,
+}
+
+/// An incoming call, routed to its service, not yet read. Generated code hands it to one of the
+/// method-shape functions in [`crate::codegen`].
+#[derive(Debug)]
+pub struct ServerCall {
+    pub(crate) metadata: HeaderMap,
+    pub(crate) body: RecvBody,
+    pub(crate) respond: Responder,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) limits: Limits,
+}
+
+/// Why a handler did not produce its outcome.
+enum Interrupted {
+    Deadline,
+    Panicked(Box<dyn Any + Send>),
+    Reset(Status),
+}
+
+impl Interrupted {
+    /// The status to send, or `None` when the client is gone and there is no one to tell.
+    fn into_status(self) -> Option<Status> {
+        match self {
+            Interrupted::Deadline => Some(Status::deadline_exceeded("deadline exceeded")),
+            Interrupted::Panicked(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "gRPC handler panicked");
+                Some(Status::unknown("handler panicked"))
+            }
+            Interrupted::Reset(status) => {
+                tracing::debug!(%status, "call cancelled by the client");
+                None
+            }
+        }
+    }
+}
+
+/// Runs `fut` until it finishes, the deadline passes, the client resets the stream, or it panics.
+/// Whichever comes first wins, and the future is dropped: a cancelled handler stops at once.
+async fn guarded<T>(
+    fut: impl Future<Output = T>,
+    deadline: Option<Instant>,
+    mut poll_reset: impl FnMut(&mut Context<'_>) -> Poll<Status>,
+) -> Result<T, Interrupted> {
+    let mut fut = pin!(fut);
+    let mut sleep = pin!(deadline.map(|d| tokio::time::sleep_until(d.into())));
+    poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => return Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => {}
+            Err(payload) => return Poll::Ready(Err(Interrupted::Panicked(payload))),
+        }
+        if let Some(sleep) = sleep.as_mut().as_pin_mut() {
+            if sleep.poll(cx).is_ready() {
+                return Poll::Ready(Err(Interrupted::Deadline));
+            }
+        }
+        if let Poll::Ready(status) = poll_reset(cx) {
+            return Poll::Ready(Err(Interrupted::Reset(status)));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+impl ServerCall {
+    /// Answers with a status alone, in one HEADERS frame (gRPC's Trailers-Only response).
+    pub(crate) fn reject(mut self, status: Status) {
+        send_trailers_only(&mut self.respond, &status);
+    }
+
+    /// Answers `UNIMPLEMENTED`: the service has no such method.
+    pub fn unimplemented(self, service: &str, method: &str) {
+        self.reject(Status::unimplemented(format!(
+            "unknown method {method} for service {service}"
+        )));
+    }
+}
+
+fn send_trailers_only(respond: &mut Responder, status: &Status) {
+    let mut head = HttpResponse::new(());
+    let headers = head.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
+    write_status(status, headers);
+    if let Err(e) = respond.send_headers_only(head) {
+        tracing::debug!(error = %e, "could not send status");
+    }
+}
+
+/// Reads the single request message of a unary or server-streaming call.
+async fn read_one(body: &mut RecvBody, limit: usize) -> Result<Bytes, Status> {
+    let mut decoder = FrameDecoder::new(limit);
+    let mut message: Option<Bytes> = None;
+    loop {
+        while let Some(frame) = decoder.decode().map_err(frame_error_status)? {
+            if frame.compressed {
+                return Err(Status::internal(
+                    "received a compressed message but no grpc-encoding was negotiated",
+                ));
+            }
+            if message.is_some() {
+                return Err(Status::internal(
+                    "received more than one request message for a unary request",
+                ));
+            }
+            message = Some(frame.payload);
+        }
+        match body.chunk().await {
+            Some(chunk) => decoder.push(chunk?),
+            None => break,
+        }
+    }
+    decoder
+        .finish()
+        .map_err(|e| Status::internal(e.to_string()))?;
+    message.ok_or_else(|| Status::internal("request ended with no message for a unary request"))
+}
+
+fn response_head(metadata: Metadata) -> HttpResponse<()> {
+    let mut head = HttpResponse::new(());
+    *head.status_mut() = StatusCode::OK;
+    let mut headers = metadata.into_headers();
+    headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
+    *head.headers_mut() = headers;
+    head
+}
+
+fn ok_trailers(trailers: Metadata) -> HeaderMap {
+    let mut headers = trailers.into_headers();
+    headers.insert(GRPC_STATUS, http::HeaderValue::from_static("0"));
+    headers
+}
+
+fn status_trailers(status: &Status) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    write_status(status, &mut headers);
+    headers
+}
+
+/// Sends a whole unary response: headers, the message and the OK trailers, queued together.
+fn send_unary<C: Codec>(
+    respond: &mut Responder,
+    codec: &C,
+    response: Response<C::Encode>,
+    limits: Limits,
+) {
+    let (metadata, message, trailers) = response.into_parts();
+    let frame = match encode_frame(codec, &message, limits.max_encoding_message_size) {
+        Ok(frame) => frame,
+        Err(status) => return send_trailers_only(respond, &status),
+    };
+    let sent = respond
+        .send_headers(response_head(metadata))
+        .and_then(|mut body| {
+            body.send_now(frame, false)?;
+            body.send_trailers(ok_trailers(trailers))
+        });
+    if let Err(e) = sent {
+        tracing::debug!(error = %e, "could not send response");
+    }
+}
+
+/// Sends a stream of response messages, then the status it ended with.
+async fn send_stream<C, S>(
+    respond: &mut Responder,
+    codec: &C,
+    response: Response<S>,
+    deadline: Option<Instant>,
+    limits: Limits,
+) where
+    C: Codec,
+    S: Stream<Item = Result<C::Encode, Status>>,
+{
+    let (metadata, stream, trailers) = response.into_parts();
+    let mut body = match respond.send_headers(response_head(metadata)) {
+        Ok(body) => body,
+        Err(e) => return tracing::debug!(error = %e, "could not send response headers"),
+    };
+    let mut stream = pin!(stream);
+    let end = loop {
+        let next = poll_fn(|cx| stream.as_mut().poll_next(cx));
+        let item = match guarded(next, deadline, |cx| body.poll_reset(cx)).await {
+            Ok(item) => item,
+            Err(interrupted) => match interrupted.into_status() {
+                Some(status) => break Err(status),
+                None => return,
+            },
+        };
+        let message = match item {
+            Some(Ok(message)) => message,
+            Some(Err(status)) => break Err(status),
+            None => break Ok(()),
+        };
+        let frame = match encode_frame(codec, &message, limits.max_encoding_message_size) {
+            Ok(frame) => frame,
+            Err(status) => break Err(status),
+        };
+        let sent = async {
+            body.ready(frame.len()).await?;
+            body.send_now(frame, false)
+        };
+        let sent = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), sent)
+                .await
+                .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
+            None => sent.await,
+        };
+        if let Err(status) = sent {
+            if status.code() == Code::DeadlineExceeded {
+                break Err(status);
+            }
+            return tracing::debug!(%status, "response stream ended early");
+        }
+    };
+    let trailers = match end {
+        Ok(()) => ok_trailers(trailers),
+        Err(status) => status_trailers(&status),
+    };
+    finish(&mut body, trailers);
+}
+
+fn finish(body: &mut SendBody, trailers: HeaderMap) {
+    if let Err(e) = body.send_trailers(trailers) {
+        tracing::debug!(error = %e, "could not send trailers");
+    }
+}
+
+/// What phase one of a call (read the request, run the handler) ended with.
+type Outcome<T> = Result<Result<Response<T>, Status>, Interrupted>;
+
+impl ServerCall {
+    fn into_parts(self) -> (Metadata, RecvBody, Responder, CallInfo) {
+        let info = CallInfo {
+            deadline: self.deadline,
+            remote_addr: self.remote_addr,
+            limits: self.limits,
+        };
+        (
+            Metadata::from_headers(self.metadata),
+            self.body,
+            self.respond,
+            info,
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+struct CallInfo {
+    deadline: Option<Instant>,
+    remote_addr: Option<SocketAddr>,
+    limits: Limits,
+}
+
+impl CallInfo {
+    fn request<T>(&self, metadata: Metadata, message: T) -> Request<T> {
+        Request::from_parts(metadata, message, self.deadline, self.remote_addr)
+    }
+}
+
+fn answer_unary<C: Codec>(
+    respond: &mut Responder,
+    codec: &C,
+    outcome: Outcome<C::Encode>,
+    limits: Limits,
+) {
+    match outcome {
+        Ok(Ok(response)) => send_unary(respond, codec, response, limits),
+        Ok(Err(status)) => send_trailers_only(respond, &status),
+        Err(interrupted) => {
+            if let Some(status) = interrupted.into_status() {
+                send_trailers_only(respond, &status);
+            }
+        }
+    }
+}
+
+async fn answer_stream<C, S>(
+    respond: &mut Responder,
+    codec: &C,
+    outcome: Outcome<S>,
+    info: CallInfo,
+) where
+    C: Codec,
+    S: Stream<Item = Result<C::Encode, Status>>,
+{
+    match outcome {
+        Ok(Ok(response)) => send_stream(respond, codec, response, info.deadline, info.limits).await,
+        Ok(Err(status)) => send_trailers_only(respond, &status),
+        Err(interrupted) => {
+            if let Some(status) = interrupted.into_status() {
+                send_trailers_only(respond, &status);
+            }
+        }
+    }
+}
+
+/// Serves a unary call: one request message, one response message.
+pub async fn unary<C, F, Fut>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    F: FnOnce(Request<C::Decode>) -> Fut,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+{
+    let (metadata, mut body, mut respond, info) = call.into_parts();
+    let handle = async {
+        let payload = read_one(&mut body, info.limits.max_decoding_message_size).await?;
+        let message = codec.decode(payload)?;
+        handler(info.request(metadata, message)).await
+    };
+    let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
+    answer_unary(&mut respond, &codec, outcome, info.limits);
+}
+
+/// Serves a server-streaming call: one request message, a stream of responses.
+pub async fn server_streaming<C, S, F, Fut>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    S: Stream<Item = Result<C::Encode, Status>>,
+    F: FnOnce(Request<C::Decode>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, Status>>,
+{
+    let (metadata, mut body, mut respond, info) = call.into_parts();
+    let handle = async {
+        let payload = read_one(&mut body, info.limits.max_decoding_message_size).await?;
+        let message = codec.decode(payload)?;
+        handler(info.request(metadata, message)).await
+    };
+    let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
+    answer_stream(&mut respond, &codec, outcome, info).await;
+}
+
+/// Serves a client-streaming call: a stream of requests, one response message.
+pub async fn client_streaming<C, F, Fut>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+{
+    let (metadata, body, mut respond, info) = call.into_parts();
+    let limit = info.limits.max_decoding_message_size;
+    let requests = Streaming::new_server(body, limit, stream_decoder(&codec));
+    let handle = handler(info.request(metadata, requests));
+    let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
+    answer_unary(&mut respond, &codec, outcome, info.limits);
+}
+
+/// Serves a bidirectional-streaming call: a stream each way, both open at once.
+pub async fn streaming<C, S, F, Fut>(call: ServerCall, codec: C, handler: F)
+where
+    C: Codec,
+    S: Stream<Item = Result<C::Encode, Status>>,
+    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, Status>>,
+{
+    let (metadata, body, mut respond, info) = call.into_parts();
+    let limit = info.limits.max_decoding_message_size;
+    let requests = Streaming::new_server(body, limit, stream_decoder(&codec));
+    let handle = handler(info.request(metadata, requests));
+    let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
+    answer_stream(&mut respond, &codec, outcome, info).await;
+}

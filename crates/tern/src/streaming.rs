@@ -1,0 +1,174 @@
+//! `Streaming<T>`: the messages of a stream as they arrive, decoded one at a time, on either side.
+//! On the client it also reads the trailers at the end and turns a failing status into an error.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use crate::metadata::Metadata;
+use crate::protocol::frame::{FrameDecoder, FrameError};
+use crate::protocol::headers::read_status;
+use crate::status::{Code, Status};
+use crate::transport::RecvBody;
+
+type DecodeFn<T> = Box<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>;
+
+/// A stream of incoming messages.
+///
+/// ```no_run
+/// # async fn f(mut stream: tern::Streaming<String>) -> Result<(), tern::Status> {
+/// while let Some(message) = stream.message().await? {
+///     println!("{message}");
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Streaming<T> {
+    body: RecvBody,
+    decoder: FrameDecoder,
+    decode: DecodeFn<T>,
+    role: Role,
+    state: State,
+    trailers: Option<Metadata>,
+    /// On the client: dropped with the stream, which tells the request sender to cancel the call.
+    _guard: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Server side: the stream ends with the client's END_STREAM.
+    Server,
+    /// Client side: the stream ends with trailers carrying the call's status.
+    Client,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Messages,
+    Trailers,
+    Done,
+}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming").finish_non_exhaustive()
+    }
+}
+
+/// The status for a framing violation on the receiving side.
+pub(crate) fn frame_error_status(err: FrameError) -> Status {
+    match err {
+        FrameError::TooLarge { .. } => Status::resource_exhausted(err.to_string()),
+        _ => Status::internal(err.to_string()),
+    }
+}
+
+impl<T> Streaming<T> {
+    pub(crate) fn new_server(body: RecvBody, limit: usize, decode: DecodeFn<T>) -> Streaming<T> {
+        Streaming::new(body, limit, decode, Role::Server)
+    }
+
+    pub(crate) fn new_client(body: RecvBody, limit: usize, decode: DecodeFn<T>) -> Streaming<T> {
+        Streaming::new(body, limit, decode, Role::Client)
+    }
+
+    fn new(body: RecvBody, limit: usize, decode: DecodeFn<T>, role: Role) -> Streaming<T> {
+        Streaming {
+            body,
+            decoder: FrameDecoder::new(limit),
+            decode,
+            role,
+            state: State::Messages,
+            trailers: None,
+            _guard: None,
+        }
+    }
+
+    pub(crate) fn with_guard(mut self, guard: tokio::sync::oneshot::Sender<()>) -> Streaming<T> {
+        self._guard = Some(guard);
+        self
+    }
+
+    /// The next message; `Ok(None)` once the stream has ended cleanly.
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        std::future::poll_fn(|cx| self.poll_message(cx))
+            .await
+            .transpose()
+    }
+
+    /// On the client, once the stream has ended: the trailing metadata the server sent.
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.trailers.as_ref()
+    }
+
+    fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
+        self.state = State::Done;
+        Poll::Ready(Some(Err(status)))
+    }
+
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        loop {
+            match self.state {
+                State::Done => return Poll::Ready(None),
+                State::Trailers => return self.poll_status(cx),
+                State::Messages => {}
+            }
+            match self.decoder.decode() {
+                Ok(Some(frame)) => {
+                    if frame.compressed {
+                        return self.fail(Status::internal(
+                            "received a compressed message but no grpc-encoding was negotiated",
+                        ));
+                    }
+                    return match (self.decode)(frame.payload) {
+                        Ok(message) => Poll::Ready(Some(Ok(message))),
+                        Err(status) => self.fail(status),
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => return self.fail(frame_error_status(e)),
+            }
+            match ready!(self.body.poll_chunk(cx)) {
+                Some(Ok(chunk)) => self.decoder.push(chunk),
+                Some(Err(status)) => return self.fail(status),
+                None => {
+                    if let Err(e) = self.decoder.finish() {
+                        return self.fail(Status::internal(e.to_string()));
+                    }
+                    self.state = match self.role {
+                        Role::Server => State::Done,
+                        Role::Client => State::Trailers,
+                    };
+                }
+            }
+        }
+    }
+
+    fn poll_status(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        let trailers = match ready!(self.body.poll_trailers(cx)) {
+            Ok(trailers) => trailers,
+            Err(status) => return self.fail(status),
+        };
+        self.state = State::Done;
+        let status = trailers.and_then(read_status).unwrap_or_else(|| {
+            Status::internal("server closed the stream without sending a grpc-status")
+        });
+        if status.code() == Code::Ok {
+            self.trailers = Some(status.metadata().clone());
+            Poll::Ready(None)
+        } else {
+            Poll::Ready(Some(Err(status)))
+        }
+    }
+}
+
+impl<T> Stream for Streaming<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Streaming holds no self-references, so it is Unpin and can be reached through the pin.
+        self.get_mut().poll_message(cx)
+    }
+}
