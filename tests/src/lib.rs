@@ -1,0 +1,177 @@
+//! The probe service that the cross-process tests run: every method shape, and handlers that
+//! fail, panic or stall when asked to.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_core::Stream;
+use tern::{Code, Request, Response, Status, Streaming};
+
+/// The `tern.probe` proto package.
+#[allow(missing_docs, unreachable_pub)]
+pub mod probe {
+    tern::include_proto!("tern.probe");
+}
+
+use probe::probe_server::{Probe, ProbeServer};
+use probe::{CountRequest, EchoReply, EchoRequest, Number};
+
+/// The probe's handlers.
+#[derive(Debug, Default)]
+pub struct ProbeService;
+
+async fn echo(request: EchoRequest, probe_header: String) -> Result<EchoReply, Status> {
+    if request.sleep_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(request.sleep_ms.into())).await;
+    }
+    if request.panic {
+        panic!("the probe was asked to panic");
+    }
+    if request.fail_code != 0 {
+        return Err(Status::new(
+            Code::from_i32(request.fail_code),
+            request.fail_message,
+        ));
+    }
+    Ok(EchoReply {
+        message: request.message,
+        payload: request.payload,
+        probe_header,
+    })
+}
+
+/// A stream built from a generator-like state machine, so the tests need no stream crate.
+struct Counter {
+    next: u32,
+    count: u32,
+    fail_after: u32,
+}
+
+impl Stream for Counter {
+    type Item = Result<EchoReply, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let n = self.next;
+        if self.fail_after != 0 && n == self.fail_after {
+            self.next = self.count;
+            self.fail_after = 0;
+            return std::task::Poll::Ready(Some(Err(Status::invalid_argument(format!(
+                "failed after {n}"
+            )))));
+        }
+        if n >= self.count {
+            return std::task::Poll::Ready(None);
+        }
+        self.next += 1;
+        std::task::Poll::Ready(Some(Ok(EchoReply {
+            message: n.to_string(),
+            ..EchoReply::default()
+        })))
+    }
+}
+
+impl Probe for ProbeService {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        let header = request
+            .metadata()
+            .get("x-probe")
+            .unwrap_or_default()
+            .to_owned();
+        let mut response = Response::new(echo(request.into_inner(), header).await?);
+        response.metadata_mut().insert("x-initial", "here").ok();
+        response.trailers_mut().insert("x-trailing", "there").ok();
+        Ok(response)
+    }
+
+    async fn count(
+        &self,
+        request: Request<CountRequest>,
+    ) -> Result<Response<impl Stream<Item = Result<EchoReply, Status>> + Send>, Status> {
+        let CountRequest { count, fail_after } = request.into_inner();
+        Ok(Response::new(Counter {
+            next: 0,
+            count,
+            fail_after,
+        }))
+    }
+
+    async fn sum(&self, request: Request<Streaming<Number>>) -> Result<Response<Number>, Status> {
+        let mut numbers = request.into_inner();
+        let mut value = 0;
+        while let Some(number) = numbers.message().await? {
+            value += number.value;
+        }
+        Ok(Response::new(Number { value }))
+    }
+
+    async fn chat(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<impl Stream<Item = Result<EchoReply, Status>> + Send>, Status> {
+        let mut requests = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            loop {
+                let reply = match requests.message().await {
+                    Ok(Some(request)) => echo(request, String::new()).await,
+                    Ok(None) => break,
+                    Err(status) => Err(status),
+                };
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Receiver(rx)))
+    }
+}
+
+/// An mpsc receiver as a stream.
+struct Receiver<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> Stream for Receiver<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// A probe server on a free loopback port, with a small receive limit to test it.
+pub async fn start_probe_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        tern::Server::builder()
+            .max_decoding_message_size(PROBE_RECEIVE_LIMIT)
+            .add_service(ProbeServer::new(ProbeService))
+            .serve_listener(listener, std::future::pending())
+            .await
+    });
+    addr
+}
+
+/// The probe server's receive limit.
+pub const PROBE_RECEIVE_LIMIT: usize = 1024 * 1024;
+
+/// The Python interpreter with grpcio, from `TERN_PYTHON` or the repository's `.venv`.
+pub fn python() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("TERN_PYTHON") {
+        return path.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with grpcio: run scripts/test.sh (it creates .venv) or set TERN_PYTHON"
+    );
+    venv
+}

@@ -1,0 +1,308 @@
+//! Tern client against Tern server: every method shape, metadata both ways, status and
+//! deadlines, and many calls in flight on one connection.
+
+use std::time::Duration;
+
+use futures_core::Stream;
+use tern::{Channel, Code, Request};
+use tern_tests::probe::probe_client::ProbeClient;
+use tern_tests::probe::{CountRequest, EchoRequest, Number};
+use tern_tests::start_probe_server;
+
+async fn client() -> ProbeClient {
+    let addr = start_probe_server().await;
+    ProbeClient::connect(&format!("http://{addr}"))
+        .await
+        .expect("connect")
+}
+
+/// A stream of the given items, then an end; no stream crate needed.
+struct Items<T>(std::collections::VecDeque<T>);
+
+impl<T: Unpin> Stream for Items<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        std::task::Poll::Ready(self.0.pop_front())
+    }
+}
+
+#[tokio::test]
+async fn hello_round_trip() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tern::Server::builder()
+            .add_service(hello::hello::hello_server::HelloServer::new(hello::Greeter))
+            .serve_listener(listener, std::future::pending()),
+    );
+    let client = hello::hello::hello_client::HelloClient::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+    let request = hello::hello::HelloRequest {
+        name: "world".into(),
+        age: 18,
+    };
+    let reply = client.say_hello(request).await.unwrap();
+    assert_eq!(reply.into_inner().message, "hello world 18");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_calls_in_flight_on_one_connection() {
+    let client = client().await;
+    let calls = (0..1000).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let reply = client
+                .echo(EchoRequest {
+                    message: format!("call {i}"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(reply.into_inner().message, format!("call {i}"));
+        })
+    });
+    let calls: Vec<_> = calls.collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn metadata_travels_both_ways() {
+    let client = client().await;
+    let mut request = Request::new(EchoRequest::default());
+    request.metadata_mut().insert("x-probe", "42").unwrap();
+    let response = client.echo(request).await.unwrap();
+    assert_eq!(response.metadata().get("x-initial"), Some("here"));
+    assert_eq!(response.trailers().get("x-trailing"), Some("there"));
+    assert_eq!(response.get_ref().probe_header, "42");
+}
+
+#[tokio::test]
+async fn error_status_and_unicode_message_reach_the_client() {
+    let client = client().await;
+    let status = client
+        .echo(EchoRequest {
+            fail_code: Code::NotFound as i32,
+            fail_message: "introuvable: caf\u{e9} \u{263a} 100%".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.message(), "introuvable: caf\u{e9} \u{263a} 100%");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_only_its_own_call() {
+    let client = client().await;
+    let status = client
+        .echo(EchoRequest {
+            panic: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unknown);
+    let reply = client
+        .echo(EchoRequest {
+            message: "still here".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().message, "still here");
+}
+
+#[tokio::test]
+async fn deadline_ends_a_slow_call() {
+    let client = client().await;
+    let mut request = Request::new(EchoRequest {
+        sleep_ms: 5_000,
+        ..Default::default()
+    });
+    request.set_timeout(Duration::from_millis(100));
+    let status = client.echo(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+}
+
+#[tokio::test]
+async fn oversized_request_is_resource_exhausted() {
+    let client = client().await;
+    let status = client
+        .echo(EchoRequest {
+            payload: vec![7; 2 * 1024 * 1024],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
+    // A payload under the limit still goes through.
+    let reply = client
+        .echo(EchoRequest {
+            payload: vec![7; 512 * 1024],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().payload.len(), 512 * 1024);
+}
+
+#[tokio::test]
+async fn client_rejects_an_oversized_response() {
+    let addr = start_probe_server().await;
+    let client = ProbeClient::connect(&format!("http://{addr}"))
+        .await
+        .unwrap()
+        .max_decoding_message_size(1000);
+    let status = client
+        .echo(EchoRequest {
+            payload: vec![1; 5000],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn server_streaming_delivers_every_message_then_the_status() {
+    let client = client().await;
+    let mut replies = client
+        .count(CountRequest {
+            count: 100,
+            fail_after: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut n = 0;
+    while let Some(reply) = replies.message().await.unwrap() {
+        assert_eq!(reply.message, n.to_string());
+        n += 1;
+    }
+    assert_eq!(n, 100);
+
+    let mut replies = client
+        .count(CountRequest {
+            count: 10,
+            fail_after: 3,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for i in 0..3 {
+        assert_eq!(
+            replies.message().await.unwrap().unwrap().message,
+            i.to_string()
+        );
+    }
+    let status = replies.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(status.message(), "failed after 3");
+}
+
+#[tokio::test]
+async fn client_streaming_sums_the_stream() {
+    let client = client().await;
+    let numbers = Items((1..=100).map(|value| Number { value }).collect());
+    let sum = client.sum(numbers).await.unwrap().into_inner();
+    assert_eq!(sum.value, 5050);
+    let empty = Items(Default::default());
+    assert_eq!(client.sum(empty).await.unwrap().into_inner().value, 0);
+}
+
+#[tokio::test]
+async fn bidi_ping_pong_is_full_duplex() {
+    let client = client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<EchoRequest>(1);
+    let requests = ReceiverStream(rx);
+    let mut replies = client.chat(requests).await.unwrap().into_inner();
+    // Each reply arrives before the next request is sent: both directions are open at once.
+    for i in 0..20 {
+        tx.send(EchoRequest {
+            message: format!("ping {i}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let reply = replies.message().await.unwrap().unwrap();
+        assert_eq!(reply.message, format!("ping {i}"));
+    }
+    drop(tx);
+    assert!(replies.message().await.unwrap().is_none());
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[tokio::test]
+async fn connect_failure_names_the_address() {
+    // Bind then drop, so the port is (almost certainly) closed.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = Channel::connect(&format!("http://{addr}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), tern::ErrorKind::Connect);
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn client_reconnects_after_the_server_restarts() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tern::Server::builder()
+            .add_service(tern_tests::probe::probe_server::ProbeServer::new(
+                tern_tests::ProbeService,
+            ))
+            .serve_listener(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    let client = ProbeClient::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+    client.echo(EchoRequest::default()).await.unwrap();
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(
+        tern::Server::builder()
+            .add_service(tern_tests::probe::probe_server::ProbeServer::new(
+                tern_tests::ProbeService,
+            ))
+            .serve_listener(listener, std::future::pending()),
+    );
+    // The old connection closes with the server; the next calls dial again.
+    let mut last = None;
+    for _ in 0..50 {
+        match client.echo(EchoRequest::default()).await {
+            Ok(_) => {
+                last = None;
+                break;
+            }
+            Err(status) => last = Some(status),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(last.is_none(), "no call succeeded after restart: {last:?}");
+}
