@@ -163,15 +163,6 @@ pub async fn start_probe_server() -> SocketAddr {
 /// The probe server's receive limit.
 pub const PROBE_RECEIVE_LIMIT: usize = 1024 * 1024;
 
-/// The Python interpreter with grpcio, from `TERN_PYTHON` or the repository's `.venv`.
-pub fn python() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("TERN_PYTHON") {
-        return path.into();
-    }
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with grpcio: run scripts/test.sh (it creates .venv) or set TERN_PYTHON"
-    );
-    venv
-}
+#[path = "../support/python.rs"]
+mod support;
+pub use support::python;

@@ -306,3 +306,27 @@ async fn client_reconnects_after_the_server_restarts() {
     }
     assert!(last.is_none(), "no call succeeded after restart: {last:?}");
 }
+
+#[tokio::test]
+async fn deadline_bounds_a_whole_stream_not_only_its_start() {
+    let client = client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<EchoRequest>(1);
+    let mut request = Request::new(ReceiverStream(rx));
+    request.set_timeout(Duration::from_millis(300));
+    let mut replies = client.chat(request).await.unwrap().into_inner();
+    tx.send(EchoRequest {
+        message: "quick".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(replies.message().await.unwrap().unwrap().message, "quick");
+    tx.send(EchoRequest {
+        sleep_ms: 10_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let status = replies.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+}

@@ -227,14 +227,11 @@ fn client(service: &prost_build::Service) -> TokenStream {
         if m.client_streaming {
             quote! {
                 #docs
-                pub async fn #ident<S>(
+                pub async fn #ident(
                     &self,
-                    request: impl ::tern::IntoRequest<S>,
-                ) -> ::core::result::Result<#response, ::tern::Status>
-                where
-                    S: ::tern::codegen::Stream<Item = #input> + Send + 'static,
-                {
-                    self.inner.#shape(#path, request.into_request(), #codec).await
+                    request: impl ::tern::IntoStreamingRequest<Message = #input>,
+                ) -> ::core::result::Result<#response, ::tern::Status> {
+                    self.inner.#shape(#path, request.into_streaming_request(), #codec).await
                 }
             }
         } else {

@@ -51,7 +51,7 @@ mod transport;
 pub use client::Channel;
 pub use error::{Error, ErrorKind};
 pub use metadata::{InvalidMetadata, Metadata};
-pub use request::{IntoRequest, Request, Response};
+pub use request::{IntoRequest, IntoStreamingRequest, Request, Response};
 pub use server::Server;
 pub use status::{Code, Status};
 pub use streaming::Streaming;

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use futures_core::Stream;
+
 use crate::metadata::Metadata;
 
 /// A request: the message (or `Streaming` of messages) and its metadata.
@@ -203,5 +205,41 @@ impl<T> Response<T> {
 
     pub(crate) fn into_parts(self) -> (Metadata, T, Metadata) {
         (self.metadata, self.message, self.trailers)
+    }
+}
+
+/// Anything a generated client method accepts as its stream of requests: a `Stream` of messages
+/// alone, or a [`Request`] carrying one with metadata and a timeout.
+pub trait IntoStreamingRequest {
+    /// The stream of messages.
+    type Stream: Stream<Item = Self::Message> + Send + 'static;
+    /// The type of each message.
+    type Message;
+
+    /// Wraps the stream in a request, if it is not one already.
+    fn into_streaming_request(self) -> Request<Self::Stream>;
+}
+
+impl<T> IntoStreamingRequest for T
+where
+    T: Stream + Send + 'static,
+{
+    type Stream = T;
+    type Message = T::Item;
+
+    fn into_streaming_request(self) -> Request<T> {
+        Request::new(self)
+    }
+}
+
+impl<T> IntoStreamingRequest for Request<T>
+where
+    T: Stream + Send + 'static,
+{
+    type Stream = T;
+    type Message = T::Item;
+
+    fn into_streaming_request(self) -> Request<T> {
+        self
     }
 }

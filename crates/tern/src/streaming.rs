@@ -2,6 +2,7 @@
 //! On the client it also reads the trailers at the end and turns a failing status into an error.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -12,7 +13,16 @@ use crate::metadata::Metadata;
 use crate::protocol::frame::{FrameDecoder, FrameError};
 use crate::protocol::headers::read_status;
 use crate::status::{Code, Status};
-use crate::transport::RecvBody;
+use crate::transport::{RecvBody, SendBody};
+
+/// How a client-side stream cancels its call.
+#[derive(Debug)]
+pub(crate) enum Canceller {
+    /// The sending half, kept after the request was sent, to reset the stream.
+    Stream(SendBody),
+    /// Dropped to tell the task sending the request stream to reset it.
+    Guard(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>),
+}
 
 type DecodeFn<T> = Box<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>;
 
@@ -32,8 +42,10 @@ pub struct Streaming<T> {
     role: Role,
     state: State,
     trailers: Option<Metadata>,
-    /// On the client: dropped with the stream, which tells the request sender to cancel the call.
-    _guard: Option<tokio::sync::oneshot::Sender<()>>,
+    /// On the client: what cancels the call when the stream is abandoned or its deadline passes.
+    canceller: Option<Canceller>,
+    /// On the client: the call's deadline, which bounds the whole stream, not only its start.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -82,12 +94,18 @@ impl<T> Streaming<T> {
             role,
             state: State::Messages,
             trailers: None,
-            _guard: None,
+            canceller: None,
+            deadline: None,
         }
     }
 
-    pub(crate) fn with_guard(mut self, guard: tokio::sync::oneshot::Sender<()>) -> Streaming<T> {
-        self._guard = Some(guard);
+    pub(crate) fn with_deadline(mut self, deadline: Option<tokio::time::Instant>) -> Streaming<T> {
+        self.deadline = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+        self
+    }
+
+    pub(crate) fn with_canceller(mut self, canceller: Canceller) -> Streaming<T> {
+        self.canceller = Some(canceller);
         self
     }
 
@@ -109,6 +127,23 @@ impl<T> Streaming<T> {
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        let poll = self.poll_stream(cx);
+        if poll.is_pending() {
+            if let Some(deadline) = &mut self.deadline {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    if let Some(Canceller::Stream(send)) = &mut self.canceller {
+                        send.cancel();
+                    }
+                    // Dropping the guard makes the request sender reset the stream.
+                    self.canceller = None;
+                    return self.fail(Status::deadline_exceeded("deadline exceeded"));
+                }
+            }
+        }
+        poll
+    }
+
+    fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         loop {
             match self.state {
                 State::Done => return Poll::Ready(None),

@@ -30,7 +30,7 @@ use crate::protocol::headers::{
 use crate::protocol::timeout;
 use crate::request::{Request, Response};
 use crate::status::{Code, Status};
-use crate::streaming::{frame_error_status, Streaming};
+use crate::streaming::{frame_error_status, Canceller, Streaming};
 use crate::transport::{RecvBody, SendBody};
 
 /// Calls methods on a channel. Generated clients wrap one; it is cheap to clone.
@@ -127,13 +127,16 @@ impl Client {
         let body = encode_frame(&codec, &message, self.max_encoding_message_size)?;
         drop(message);
         let head = self.head(path, metadata, timeout);
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         with_deadline(timeout, async {
             let (pending, mut send) = self.channel.connection().await?.start(head).await?;
             send.send_now(body, true)?;
             let (head, recv) = pending.head().await?;
             let (metadata, recv) = check_response(head, recv)?;
-            let stream =
-                Streaming::new_client(recv, self.max_decoding_message_size, stream_decoder(&codec));
+            let limit = self.max_decoding_message_size;
+            let stream = Streaming::new_client(recv, limit, stream_decoder(&codec))
+                .with_canceller(Canceller::Stream(send))
+                .with_deadline(deadline);
             Ok(Response::from_parts(metadata, stream, Metadata::new()))
         })
         .await
@@ -176,14 +179,16 @@ impl Client {
     {
         let (metadata, messages, timeout) = request.into_parts();
         let head = self.head(path, metadata, timeout);
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         with_deadline(timeout, async {
             let (pending, send) = self.channel.connection().await?.start(head).await?;
             let guard = self.spawn_sender(send, messages, codec.clone());
             let (head, recv) = pending.head().await?;
             let (metadata, recv) = check_response(head, recv)?;
-            let stream =
-                Streaming::new_client(recv, self.max_decoding_message_size, stream_decoder(&codec))
-                    .with_guard(guard);
+            let limit = self.max_decoding_message_size;
+            let stream = Streaming::new_client(recv, limit, stream_decoder(&codec))
+                .with_canceller(Canceller::Guard(guard))
+                .with_deadline(deadline);
             Ok(Response::from_parts(metadata, stream, Metadata::new()))
         })
         .await
