@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of the project. On first use it creates .venv with the Python peers (grpcio)
+# from PyPI and generates their stubs; everything else comes from crates.io through cargo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+venv=.venv
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools' 2>/dev/null; then
+    step "creating $venv with grpcio (scripts/requirements.txt)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements.txt
+fi
+export TERN_PYTHON="$PWD/$venv/bin/python"
+
+step "generating Python stubs for examples/hello"
+"$TERN_PYTHON" -m grpc_tools.protoc -I examples/hello/proto \
+    --python_out=examples/hello/python --grpc_python_out=examples/hello/python \
+    examples/hello/proto/hello.proto
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "cargo test"
+cargo test --workspace --locked
