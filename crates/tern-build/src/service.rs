@@ -231,7 +231,8 @@ fn client(service: &prost_build::Service) -> TokenStream {
                     &self,
                     request: impl ::tern::IntoStreamingRequest<Message = #input>,
                 ) -> ::core::result::Result<#response, ::tern::Status> {
-                    self.inner.#shape(#path, request.into_streaming_request(), #codec).await
+                    let path = ::tern::codegen::PathAndQuery::from_static(#path);
+                    self.inner.#shape(path, request.into_streaming_request(), #codec).await
                 }
             }
         } else {
@@ -241,7 +242,8 @@ fn client(service: &prost_build::Service) -> TokenStream {
                     &self,
                     request: impl ::tern::IntoRequest<#input>,
                 ) -> ::core::result::Result<#response, ::tern::Status> {
-                    self.inner.#shape(#path, request.into_request(), #codec).await
+                    let path = ::tern::codegen::PathAndQuery::from_static(#path);
+                    self.inner.#shape(path, request.into_request(), #codec).await
                 }
             }
         }

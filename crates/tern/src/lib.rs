@@ -79,6 +79,7 @@ pub mod codegen {
         client_streaming, server_streaming, streaming, unary, ServerCall, Service,
     };
     pub use futures_core::Stream;
+    pub use http::uri::PathAndQuery;
     pub use prost;
     pub use prost_types;
     pub use std::future::Future;

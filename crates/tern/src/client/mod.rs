@@ -70,17 +70,17 @@ impl Client {
 
     fn head(
         &self,
-        path: &'static str,
+        path: PathAndQuery,
         metadata: Metadata,
         timeout: Option<Duration>,
     ) -> http::Request<()> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.channel.scheme().clone());
         parts.authority = Some(self.channel.authority().clone());
-        parts.path_and_query = Some(PathAndQuery::from_static(path));
+        parts.path_and_query = Some(path);
         let mut head = http::Request::new(());
         *head.method_mut() = Method::POST;
-        // Scheme, authority and a static path always make a valid URI.
+        // Scheme, authority and a path always make a valid URI.
         *head.uri_mut() = Uri::from_parts(parts).unwrap_or_default();
         let mut headers = metadata.into_headers();
         headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
@@ -98,7 +98,7 @@ impl Client {
     /// Calls a unary method.
     pub async fn unary<C: Codec>(
         &self,
-        path: &'static str,
+        path: PathAndQuery,
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<C::Decode>, Status> {
@@ -119,7 +119,7 @@ impl Client {
     /// Calls a server-streaming method: the response messages arrive on the returned stream.
     pub async fn server_streaming<C: Codec>(
         &self,
-        path: &'static str,
+        path: PathAndQuery,
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
@@ -145,7 +145,7 @@ impl Client {
     /// Calls a client-streaming method: the request messages are taken from `request`'s stream.
     pub async fn client_streaming<C, S>(
         &self,
-        path: &'static str,
+        path: PathAndQuery,
         request: Request<S>,
         codec: C,
     ) -> Result<Response<C::Decode>, Status>
@@ -169,7 +169,7 @@ impl Client {
     /// responses arrive on the returned one.
     pub async fn streaming<C, S>(
         &self,
-        path: &'static str,
+        path: PathAndQuery,
         request: Request<S>,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status>
