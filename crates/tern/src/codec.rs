@@ -83,31 +83,3 @@ where
         D::decode(payload).map_err(|e| Status::internal(format!("failed to decode message: {e}")))
     }
 }
-
-/// Encodes one message into its own gRPC frame, checking it against the sender's size limit.
-pub(crate) fn encode_frame<C: Codec>(
-    codec: &C,
-    message: &C::Encode,
-    limit: usize,
-) -> Result<Bytes, Status> {
-    use crate::protocol::frame::{self, HEADER_LEN};
-    let mut buf = BytesMut::with_capacity(HEADER_LEN + codec.encoded_len(message));
-    let start = frame::begin(&mut buf);
-    codec.encode(message, &mut buf)?;
-    let len = buf.len() - HEADER_LEN;
-    if len > limit {
-        return Err(Status::resource_exhausted(format!(
-            "message of {len} bytes is larger than the send limit of {limit} bytes"
-        )));
-    }
-    frame::finish(&mut buf, start, false).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(buf.freeze())
-}
-
-/// A boxed decoder for a `Streaming`, made once per stream.
-pub(crate) fn stream_decoder<C: Codec>(
-    codec: &C,
-) -> Box<dyn Fn(Bytes) -> Result<C::Decode, Status> + Send + Sync> {
-    let codec = codec.clone();
-    Box::new(move |payload| codec.decode(payload))
-}

@@ -39,6 +39,7 @@
 pub mod client;
 pub mod codec;
 mod error;
+mod message;
 mod metadata;
 pub mod protocol;
 mod request;
@@ -50,7 +51,9 @@ mod transport;
 // The types a gRPC user touches.
 pub use client::Channel;
 pub use error::{Error, ErrorKind};
+pub use message::CompressionSwitch;
 pub use metadata::{InvalidMetadata, Metadata};
+pub use protocol::compression::CompressionEncoding;
 pub use request::{IntoRequest, IntoStreamingRequest, Request, Response};
 pub use server::Server;
 pub use status::{Code, Status};

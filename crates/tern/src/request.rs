@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
+use crate::message::CompressionSwitch;
 use crate::metadata::Metadata;
+use crate::protocol::compression::CompressionEncoding;
 
 /// A request: the message (or `Streaming` of messages) and its metadata.
 ///
@@ -19,6 +21,16 @@ pub struct Request<T> {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     remote_addr: Option<SocketAddr>,
+    compression: Compression,
+}
+
+/// A message's compression settings: for outgoing messages, the encoding and the per-message
+/// switch; for an incoming unary message, whether it came compressed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Compression {
+    pub(crate) send: Option<CompressionEncoding>,
+    pub(crate) switch: Option<CompressionSwitch>,
+    pub(crate) received_compressed: bool,
 }
 
 impl<T> Request<T> {
@@ -30,6 +42,7 @@ impl<T> Request<T> {
             timeout: None,
             deadline: None,
             remote_addr: None,
+            compression: Compression::default(),
         }
     }
 
@@ -89,7 +102,26 @@ impl<T> Request<T> {
             timeout: self.timeout,
             deadline: self.deadline,
             remote_addr: self.remote_addr,
+            compression: self.compression,
         }
+    }
+
+    /// On the client: compresses this call's messages with `encoding`, whatever the client's
+    /// default. The server must support it, or the call fails `UNIMPLEMENTED`.
+    pub fn set_send_compression(&mut self, encoding: CompressionEncoding) {
+        self.compression.send = Some(encoding);
+    }
+
+    /// On the client: a switch to turn compression off and on between the messages of a
+    /// compressed call (see [`CompressionSwitch`]).
+    pub fn set_compression_switch(&mut self, switch: CompressionSwitch) {
+        self.compression.switch = Some(switch);
+    }
+
+    /// On the server: whether the request message arrived compressed (for a streaming request,
+    /// see [`Streaming::was_compressed`](crate::Streaming::was_compressed)).
+    pub fn was_compressed(&self) -> bool {
+        self.compression.received_compressed
     }
 
     pub(crate) fn from_parts(
@@ -97,6 +129,7 @@ impl<T> Request<T> {
         message: T,
         deadline: Option<Instant>,
         remote_addr: Option<SocketAddr>,
+        received_compressed: bool,
     ) -> Request<T> {
         Request {
             metadata,
@@ -104,12 +137,16 @@ impl<T> Request<T> {
             timeout: None,
             deadline,
             remote_addr,
+            compression: Compression {
+                received_compressed,
+                ..Compression::default()
+            },
         }
     }
 
-    pub(crate) fn into_parts(self) -> (Metadata, T, Option<Duration>) {
+    pub(crate) fn into_parts(self) -> (Metadata, T, Option<Duration>, Compression) {
         let timeout = self.timeout();
-        (self.metadata, self.message, timeout)
+        (self.metadata, self.message, timeout, self.compression)
     }
 }
 
@@ -139,6 +176,7 @@ pub struct Response<T> {
     metadata: Metadata,
     trailers: Metadata,
     message: T,
+    compression: Compression,
 }
 
 impl<T> Response<T> {
@@ -148,6 +186,7 @@ impl<T> Response<T> {
             metadata: Metadata::new(),
             trailers: Metadata::new(),
             message,
+            compression: Compression::default(),
         }
     }
 
@@ -192,7 +231,25 @@ impl<T> Response<T> {
             metadata: self.metadata,
             trailers: self.trailers,
             message: f(self.message),
+            compression: self.compression,
         }
+    }
+
+    /// On the server: compresses this call's response messages with `encoding`, if the client
+    /// accepts it (its `grpc-accept-encoding`); otherwise they go uncompressed.
+    pub fn set_send_compression(&mut self, encoding: CompressionEncoding) {
+        self.compression.send = Some(encoding);
+    }
+
+    /// On the server: a switch to turn compression off and on between response messages (see
+    /// [`CompressionSwitch`]).
+    pub fn set_compression_switch(&mut self, switch: CompressionSwitch) {
+        self.compression.switch = Some(switch);
+    }
+
+    /// On the client: whether the response message arrived compressed.
+    pub fn was_compressed(&self) -> bool {
+        self.compression.received_compressed
     }
 
     pub(crate) fn from_parts(metadata: Metadata, message: T, trailers: Metadata) -> Response<T> {
@@ -200,11 +257,16 @@ impl<T> Response<T> {
             metadata,
             trailers,
             message,
+            compression: Compression::default(),
         }
     }
 
-    pub(crate) fn into_parts(self) -> (Metadata, T, Metadata) {
-        (self.metadata, self.message, self.trailers)
+    pub(crate) fn set_received_compressed(&mut self, compressed: bool) {
+        self.compression.received_compressed = compressed;
+    }
+
+    pub(crate) fn into_parts(self) -> (Metadata, T, Metadata, Compression) {
+        (self.metadata, self.message, self.trailers, self.compression)
     }
 }
 

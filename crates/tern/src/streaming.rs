@@ -9,8 +9,9 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use futures_core::Stream;
 
+use crate::message::{frame_error_status, ReceiveMessages};
 use crate::metadata::Metadata;
-use crate::protocol::frame::{FrameDecoder, FrameError};
+use crate::protocol::frame::FrameDecoder;
 use crate::protocol::headers::read_status;
 use crate::status::{Code, Status};
 use crate::transport::{RecvBody, SendBody};
@@ -38,6 +39,8 @@ type DecodeFn<T> = Box<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>;
 pub struct Streaming<T> {
     body: RecvBody,
     decoder: FrameDecoder,
+    receive: ReceiveMessages,
+    last_compressed: bool,
     decode: DecodeFn<T>,
     role: Role,
     state: State,
@@ -69,27 +72,34 @@ impl<T> fmt::Debug for Streaming<T> {
     }
 }
 
-/// The status for a framing violation on the receiving side.
-pub(crate) fn frame_error_status(err: FrameError) -> Status {
-    match err {
-        FrameError::TooLarge { .. } => Status::resource_exhausted(err.to_string()),
-        _ => Status::internal(err.to_string()),
-    }
-}
-
 impl<T> Streaming<T> {
-    pub(crate) fn new_server(body: RecvBody, limit: usize, decode: DecodeFn<T>) -> Streaming<T> {
-        Streaming::new(body, limit, decode, Role::Server)
+    pub(crate) fn new_server(
+        body: RecvBody,
+        receive: ReceiveMessages,
+        decode: DecodeFn<T>,
+    ) -> Streaming<T> {
+        Streaming::new(body, receive, decode, Role::Server)
     }
 
-    pub(crate) fn new_client(body: RecvBody, limit: usize, decode: DecodeFn<T>) -> Streaming<T> {
-        Streaming::new(body, limit, decode, Role::Client)
+    pub(crate) fn new_client(
+        body: RecvBody,
+        receive: ReceiveMessages,
+        decode: DecodeFn<T>,
+    ) -> Streaming<T> {
+        Streaming::new(body, receive, decode, Role::Client)
     }
 
-    fn new(body: RecvBody, limit: usize, decode: DecodeFn<T>, role: Role) -> Streaming<T> {
+    fn new(
+        body: RecvBody,
+        receive: ReceiveMessages,
+        decode: DecodeFn<T>,
+        role: Role,
+    ) -> Streaming<T> {
         Streaming {
             body,
-            decoder: FrameDecoder::new(limit),
+            decoder: receive.decoder(),
+            receive,
+            last_compressed: false,
             decode,
             role,
             state: State::Messages,
@@ -114,6 +124,11 @@ impl<T> Streaming<T> {
         std::future::poll_fn(|cx| self.poll_message(cx))
             .await
             .transpose()
+    }
+
+    /// Whether the message last returned arrived compressed.
+    pub fn was_compressed(&self) -> bool {
+        self.last_compressed
     }
 
     /// On the client, once the stream has ended: the trailing metadata the server sent.
@@ -152,12 +167,12 @@ impl<T> Streaming<T> {
             }
             match self.decoder.decode() {
                 Ok(Some(frame)) => {
-                    if frame.compressed {
-                        return self.fail(Status::internal(
-                            "received a compressed message but no grpc-encoding was negotiated",
-                        ));
-                    }
-                    return match (self.decode)(frame.payload) {
+                    let received = match self.receive.open(frame) {
+                        Ok(received) => received,
+                        Err(status) => return self.fail(status),
+                    };
+                    self.last_compressed = received.compressed;
+                    return match (self.decode)(received.payload) {
                         Ok(message) => Poll::Ready(Some(Ok(message))),
                         Err(status) => self.fail(status),
                     };

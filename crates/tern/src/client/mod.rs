@@ -19,18 +19,19 @@ use tokio::sync::oneshot;
 
 pub use channel::Channel;
 
-use crate::codec::{encode_frame, stream_decoder, Codec};
+use crate::codec::Codec;
 use crate::error::Error;
+use crate::message::{stream_decoder, ReceiveMessages, SendMessages};
 use crate::metadata::Metadata;
-use crate::protocol::frame::FrameDecoder;
+use crate::protocol::compression::{accept_encoding, CompressionEncoding, StreamEncoding};
 use crate::protocol::headers::{
-    code_for_http_status, is_grpc_content_type, read_status, CONTENT_TYPE_GRPC, GRPC_STATUS,
-    GRPC_TIMEOUT, TE, TRAILERS, USER_AGENT,
+    code_for_http_status, is_grpc_content_type, read_status, CONTENT_TYPE_GRPC,
+    GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_STATUS, GRPC_TIMEOUT, TE, TRAILERS, USER_AGENT,
 };
 use crate::protocol::timeout;
-use crate::request::{Request, Response};
+use crate::request::{Compression, Request, Response};
 use crate::status::{Code, Status};
-use crate::streaming::{frame_error_status, Canceller, Streaming};
+use crate::streaming::{Canceller, Streaming};
 use crate::transport::{RecvBody, SendBody};
 
 /// Calls methods on a channel. Generated clients wrap one; it is cheap to clone.
@@ -39,6 +40,7 @@ pub struct Client {
     channel: Channel,
     max_decoding_message_size: usize,
     max_encoding_message_size: usize,
+    send_compression: Option<CompressionEncoding>,
 }
 
 impl Client {
@@ -48,6 +50,7 @@ impl Client {
             channel,
             max_decoding_message_size: 4 * 1024 * 1024,
             max_encoding_message_size: usize::MAX,
+            send_compression: None,
         }
     }
 
@@ -68,11 +71,28 @@ impl Client {
         self
     }
 
+    /// Compresses request messages with `encoding` (default: none). The server must support
+    /// it; every gRPC implementation supports gzip. A call can choose its own with
+    /// [`Request::set_send_compression`].
+    pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Client {
+        self.send_compression = Some(encoding);
+        self
+    }
+
+    fn sender(&self, compression: Compression) -> SendMessages {
+        SendMessages {
+            limit: self.max_encoding_message_size,
+            compression: compression.send.or(self.send_compression),
+            switch: compression.switch,
+        }
+    }
+
     fn head(
         &self,
         path: PathAndQuery,
         metadata: Metadata,
         timeout: Option<Duration>,
+        sender: &SendMessages,
     ) -> http::Request<()> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.channel.scheme().clone());
@@ -86,6 +106,13 @@ impl Client {
         headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
         headers.insert(TE, TRAILERS);
         headers.insert(USER_AGENT_NAME, USER_AGENT);
+        headers.insert(GRPC_ACCEPT_ENCODING, accept_encoding());
+        if let Some(encoding) = sender.compression {
+            headers.insert(
+                GRPC_ENCODING,
+                http::HeaderValue::from_static(encoding.name()),
+            );
+        }
         if let Some(timeout) = timeout {
             if let Ok(value) = http::HeaderValue::from_str(&timeout::format(timeout)) {
                 headers.insert(GRPC_TIMEOUT, value);
@@ -102,16 +129,17 @@ impl Client {
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<C::Decode>, Status> {
-        let (metadata, message, timeout) = request.into_parts();
-        let body = encode_frame(&codec, &message, self.max_encoding_message_size)?;
+        let (metadata, message, timeout, compression) = request.into_parts();
+        let sender = self.sender(compression);
+        let body = sender.encode(&codec, &message)?;
         drop(message);
-        let head = self.head(path, metadata, timeout);
+        let head = self.head(path, metadata, timeout, &sender);
         with_deadline(timeout, async {
             let (pending, mut send) = self.channel.connection().await?.start(head).await?;
             send.send_now(body, true)?;
             let (head, recv) = pending.head().await?;
-            let (metadata, recv) = check_response(head, recv)?;
-            read_unary(recv, &codec, metadata, self.max_decoding_message_size).await
+            let (metadata, recv, receive) = self.check_response(head, recv)?;
+            read_unary(recv, &codec, metadata, receive).await
         })
         .await
     }
@@ -123,18 +151,18 @@ impl Client {
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        let (metadata, message, timeout) = request.into_parts();
-        let body = encode_frame(&codec, &message, self.max_encoding_message_size)?;
+        let (metadata, message, timeout, compression) = request.into_parts();
+        let sender = self.sender(compression);
+        let body = sender.encode(&codec, &message)?;
         drop(message);
-        let head = self.head(path, metadata, timeout);
+        let head = self.head(path, metadata, timeout, &sender);
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         with_deadline(timeout, async {
             let (pending, mut send) = self.channel.connection().await?.start(head).await?;
             send.send_now(body, true)?;
             let (head, recv) = pending.head().await?;
-            let (metadata, recv) = check_response(head, recv)?;
-            let limit = self.max_decoding_message_size;
-            let stream = Streaming::new_client(recv, limit, stream_decoder(&codec))
+            let (metadata, recv, receive) = self.check_response(head, recv)?;
+            let stream = Streaming::new_client(recv, receive, stream_decoder(&codec))
                 .with_canceller(Canceller::Stream(send))
                 .with_deadline(deadline);
             Ok(Response::from_parts(metadata, stream, Metadata::new()))
@@ -153,14 +181,15 @@ impl Client {
         C: Codec,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let (metadata, messages, timeout) = request.into_parts();
-        let head = self.head(path, metadata, timeout);
+        let (metadata, messages, timeout, compression) = request.into_parts();
+        let sender = self.sender(compression);
+        let head = self.head(path, metadata, timeout, &sender);
         with_deadline(timeout, async {
             let (pending, send) = self.channel.connection().await?.start(head).await?;
-            let _guard = self.spawn_sender(send, messages, codec.clone());
+            let _guard = spawn_sender(send, messages, codec.clone(), sender);
             let (head, recv) = pending.head().await?;
-            let (metadata, recv) = check_response(head, recv)?;
-            read_unary(recv, &codec, metadata, self.max_decoding_message_size).await
+            let (metadata, recv, receive) = self.check_response(head, recv)?;
+            read_unary(recv, &codec, metadata, receive).await
         })
         .await
     }
@@ -177,16 +206,16 @@ impl Client {
         C: Codec,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let (metadata, messages, timeout) = request.into_parts();
-        let head = self.head(path, metadata, timeout);
+        let (metadata, messages, timeout, compression) = request.into_parts();
+        let sender = self.sender(compression);
+        let head = self.head(path, metadata, timeout, &sender);
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         with_deadline(timeout, async {
             let (pending, send) = self.channel.connection().await?.start(head).await?;
-            let guard = self.spawn_sender(send, messages, codec.clone());
+            let guard = spawn_sender(send, messages, codec.clone(), sender);
             let (head, recv) = pending.head().await?;
-            let (metadata, recv) = check_response(head, recv)?;
-            let limit = self.max_decoding_message_size;
-            let stream = Streaming::new_client(recv, limit, stream_decoder(&codec))
+            let (metadata, recv, receive) = self.check_response(head, recv)?;
+            let stream = Streaming::new_client(recv, receive, stream_decoder(&codec))
                 .with_canceller(Canceller::Guard(guard))
                 .with_deadline(deadline);
             Ok(Response::from_parts(metadata, stream, Metadata::new()))
@@ -194,43 +223,89 @@ impl Client {
         .await
     }
 
-    /// Sends the request stream's messages from a task of their own, so that sending and
-    /// receiving proceed at once. Dropping the returned guard (the call was abandoned) resets the
-    /// stream with CANCEL.
-    fn spawn_sender<C, S>(&self, mut send: SendBody, messages: S, codec: C) -> oneshot::Sender<()>
-    where
-        C: Codec,
-        S: Stream<Item = C::Encode> + Send + 'static,
-    {
-        let (guard, mut abandoned) = oneshot::channel::<()>();
-        let limit = self.max_encoding_message_size;
-        tokio::spawn(async move {
-            let mut messages = pin!(messages);
-            loop {
-                let next = tokio::select! {
-                    next = poll_fn(|cx| messages.as_mut().poll_next(cx)) => next,
-                    _ = &mut abandoned => return send.cancel(),
-                };
-                let Some(message) = next else { break };
-                let frame = match encode_frame(&codec, &message, limit) {
-                    Ok(frame) => frame,
-                    Err(status) => {
-                        tracing::debug!(%status, "request message not sent; cancelling the call");
-                        return send.cancel();
-                    }
-                };
-                let sent = tokio::select! {
-                    sent = send.ready(frame.len()) => sent,
-                    _ = &mut abandoned => return send.cancel(),
-                };
-                if sent.and_then(|()| send.send_now(frame, false)).is_err() {
-                    return; // The stream is gone; the response side reports why.
-                }
+    /// Checks a response head: a non-200 HTTP status or a Trailers-Only response ends the call
+    /// here; otherwise gives the response metadata and how to read its messages.
+    fn check_response(
+        &self,
+        head: http::response::Parts,
+        recv: RecvBody,
+    ) -> Result<(Metadata, RecvBody, ReceiveMessages), Status> {
+        if head.status != StatusCode::OK {
+            return Err(Status::new(
+                code_for_http_status(head.status),
+                format!("server answered with HTTP status {}", head.status),
+            ));
+        }
+        if head.headers.contains_key(GRPC_STATUS) {
+            // Trailers-Only: the status came in the headers; there is no body.
+            return Err(trailers_only(head.headers));
+        }
+        let grpc = head
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(is_grpc_content_type);
+        if !grpc {
+            return Err(Status::unknown(format!(
+                "server answered with content-type {:?}, not application/grpc",
+                head.headers.get(CONTENT_TYPE)
+            )));
+        }
+        let encoding = match StreamEncoding::from_header(head.headers.get(GRPC_ENCODING)) {
+            StreamEncoding::Unsupported(name) => {
+                return Err(Status::internal(format!(
+                    "server compressed its response with {name:?}, which this client cannot decode"
+                )))
             }
-            let _ = send.send_now(Bytes::new(), true);
-        });
-        guard
+            encoding => encoding.encoding(),
+        };
+        let receive = ReceiveMessages {
+            limit: self.max_decoding_message_size,
+            encoding,
+        };
+        Ok((Metadata::from_headers(head.headers), recv, receive))
     }
+}
+
+/// Sends the request stream's messages from a task of their own, so that sending and receiving
+/// proceed at once. Dropping the returned guard (the call was abandoned) resets the stream with
+/// CANCEL.
+fn spawn_sender<C, S>(
+    mut send: SendBody,
+    messages: S,
+    codec: C,
+    sender: SendMessages,
+) -> oneshot::Sender<()>
+where
+    C: Codec,
+    S: Stream<Item = C::Encode> + Send + 'static,
+{
+    let (guard, mut abandoned) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut messages = pin!(messages);
+        loop {
+            let next = tokio::select! {
+                next = poll_fn(|cx| messages.as_mut().poll_next(cx)) => next,
+                _ = &mut abandoned => return send.cancel(),
+            };
+            let Some(message) = next else { break };
+            let frame = match sender.encode(&codec, &message) {
+                Ok(frame) => frame,
+                Err(status) => {
+                    tracing::debug!(%status, "request message not sent; cancelling the call");
+                    return send.cancel();
+                }
+            };
+            let sent = tokio::select! {
+                sent = send.ready(frame.len()) => sent,
+                _ = &mut abandoned => return send.cancel(),
+            };
+            if sent.and_then(|()| send.send_now(frame, false)).is_err() {
+                return; // The stream is gone; the response side reports why.
+            }
+        }
+        let _ = send.send_now(Bytes::new(), true);
+    });
+    guard
 }
 
 async fn with_deadline<T>(
@@ -243,34 +318,6 @@ async fn with_deadline<T>(
             .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
         None => call.await,
     }
-}
-
-/// Checks a response head: a non-200 HTTP status or a Trailers-Only response ends the call here.
-fn check_response(
-    head: http::response::Parts,
-    recv: RecvBody,
-) -> Result<(Metadata, RecvBody), Status> {
-    if head.status != StatusCode::OK {
-        return Err(Status::new(
-            code_for_http_status(head.status),
-            format!("server answered with HTTP status {}", head.status),
-        ));
-    }
-    if head.headers.contains_key(GRPC_STATUS) {
-        // Trailers-Only: the status came in the headers; there is no body.
-        return Err(trailers_only(head.headers));
-    }
-    let grpc = head
-        .headers
-        .get(CONTENT_TYPE)
-        .is_some_and(is_grpc_content_type);
-    if !grpc {
-        return Err(Status::unknown(format!(
-            "server answered with content-type {:?}, not application/grpc",
-            head.headers.get(CONTENT_TYPE)
-        )));
-    }
-    Ok((Metadata::from_headers(head.headers), recv))
 }
 
 fn trailers_only(headers: HeaderMap) -> Status {
@@ -288,32 +335,11 @@ async fn read_unary<C: Codec>(
     mut recv: RecvBody,
     codec: &C,
     metadata: Metadata,
-    limit: usize,
+    receive: ReceiveMessages,
 ) -> Result<Response<C::Decode>, Status> {
-    let mut decoder = FrameDecoder::new(limit);
-    let mut message: Option<Bytes> = None;
-    loop {
-        while let Some(frame) = decoder.decode().map_err(frame_error_status)? {
-            if frame.compressed {
-                return Err(Status::internal(
-                    "received a compressed message but no grpc-encoding was negotiated",
-                ));
-            }
-            if message.is_some() {
-                return Err(Status::internal(
-                    "server sent more than one message for a unary response",
-                ));
-            }
-            message = Some(frame.payload);
-        }
-        match recv.chunk().await {
-            Some(chunk) => decoder.push(chunk?),
-            None => break,
-        }
-    }
-    decoder
-        .finish()
-        .map_err(|e| Status::internal(e.to_string()))?;
+    let received = receive
+        .read_one(&mut recv, "message for a unary response")
+        .await?;
     let trailers = poll_fn(|cx| recv.poll_trailers(cx)).await?;
     let status = trailers.and_then(read_status).unwrap_or_else(|| {
         Status::internal("server closed the stream without sending a grpc-status")
@@ -321,11 +347,9 @@ async fn read_unary<C: Codec>(
     if status.code() != Code::Ok {
         return Err(status);
     }
-    let message = message.ok_or_else(|| Status::internal("server sent no response message"))?;
-    let message = codec.decode(message)?;
-    Ok(Response::from_parts(
-        metadata,
-        message,
-        status.into_metadata(),
-    ))
+    let received = received.ok_or_else(|| Status::internal("server sent no response message"))?;
+    let message = codec.decode(received.payload)?;
+    let mut response = Response::from_parts(metadata, message, status.into_metadata());
+    response.set_received_compressed(received.compressed);
+    Ok(response)
 }

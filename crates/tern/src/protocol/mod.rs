@@ -4,6 +4,7 @@
 //! fuzzed, without sockets or a runtime; the server and client drive it over a transport.
 
 pub(crate) mod base64;
+pub mod compression;
 pub mod frame;
 pub(crate) mod headers;
 pub mod percent;

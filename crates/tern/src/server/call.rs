@@ -10,17 +10,19 @@ use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures_core::Stream;
-use http::{HeaderMap, Response as HttpResponse, StatusCode};
+use http::{HeaderMap, HeaderValue, Response as HttpResponse, StatusCode};
 
-use crate::codec::{encode_frame, stream_decoder, Codec};
+use crate::codec::Codec;
+use crate::message::{stream_decoder, ReceiveMessages, SendMessages};
 use crate::metadata::Metadata;
-use crate::protocol::frame::FrameDecoder;
-use crate::protocol::headers::{write_status, CONTENT_TYPE_GRPC, GRPC_STATUS};
-use crate::request::{Request, Response};
+use crate::protocol::compression::{accept_encoding, CompressionEncoding, EncodingSet};
+use crate::protocol::headers::{
+    write_status, CONTENT_TYPE_GRPC, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_STATUS,
+};
+use crate::request::{Compression, Request, Response};
 use crate::status::{Code, Status};
-use crate::streaming::{frame_error_status, Streaming};
+use crate::streaming::Streaming;
 use crate::transport::server::Responder;
 use crate::transport::{RecvBody, SendBody};
 
@@ -41,6 +43,12 @@ pub struct ServerCall {
     pub(crate) deadline: Option<Instant>,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) limits: Limits,
+    /// The request's `grpc-encoding`, for its compressed messages.
+    pub(crate) request_encoding: Option<CompressionEncoding>,
+    /// The encodings the client accepts for the response (`grpc-accept-encoding`).
+    pub(crate) accepted: EncodingSet,
+    /// The server's default compression for responses.
+    pub(crate) send_compression: Option<CompressionEncoding>,
 }
 
 /// Why a handler did not produce its outcome.
@@ -124,47 +132,81 @@ fn send_trailers_only(respond: &mut Responder, status: &Status) {
     }
 }
 
-/// Reads the single request message of a unary or server-streaming call.
-async fn read_one(body: &mut RecvBody, limit: usize) -> Result<Bytes, Status> {
-    let mut decoder = FrameDecoder::new(limit);
-    let mut message: Option<Bytes> = None;
-    loop {
-        while let Some(frame) = decoder.decode().map_err(frame_error_status)? {
-            if frame.compressed {
-                return Err(Status::internal(
-                    "received a compressed message but no grpc-encoding was negotiated",
-                ));
-            }
-            if message.is_some() {
-                return Err(Status::internal(
-                    "received more than one request message for a unary request",
-                ));
-            }
-            message = Some(frame.payload);
-        }
-        match body.chunk().await {
-            Some(chunk) => decoder.push(chunk?),
-            None => break,
-        }
-    }
-    decoder
-        .finish()
-        .map_err(|e| Status::internal(e.to_string()))?;
-    message.ok_or_else(|| Status::internal("request ended with no message for a unary request"))
+/// What the call knows besides its messages, kept for answering it.
+#[derive(Clone, Copy)]
+struct CallInfo {
+    deadline: Option<Instant>,
+    remote_addr: Option<SocketAddr>,
+    limits: Limits,
+    receive: ReceiveMessages,
+    accepted: EncodingSet,
+    send_compression: Option<CompressionEncoding>,
 }
 
-fn response_head(metadata: Metadata) -> HttpResponse<()> {
+impl CallInfo {
+    fn request<T>(&self, metadata: Metadata, message: T, compressed: bool) -> Request<T> {
+        Request::from_parts(
+            metadata,
+            message,
+            self.deadline,
+            self.remote_addr,
+            compressed,
+        )
+    }
+
+    /// How to send the response: the call's own compression or the server's, if the client
+    /// accepts it.
+    fn sender(&self, compression: Compression) -> SendMessages {
+        let encoding = compression
+            .send
+            .or(self.send_compression)
+            .filter(|e| self.accepted.contains(*e));
+        SendMessages {
+            limit: self.limits.max_encoding_message_size,
+            compression: encoding,
+            switch: compression.switch,
+        }
+    }
+}
+
+impl ServerCall {
+    fn into_parts(self) -> (Metadata, RecvBody, Responder, CallInfo) {
+        let info = CallInfo {
+            deadline: self.deadline,
+            remote_addr: self.remote_addr,
+            limits: self.limits,
+            receive: ReceiveMessages {
+                limit: self.limits.max_decoding_message_size,
+                encoding: self.request_encoding,
+            },
+            accepted: self.accepted,
+            send_compression: self.send_compression,
+        };
+        (
+            Metadata::from_headers(self.metadata),
+            self.body,
+            self.respond,
+            info,
+        )
+    }
+}
+
+fn response_head(metadata: Metadata, sender: &SendMessages) -> HttpResponse<()> {
     let mut head = HttpResponse::new(());
     *head.status_mut() = StatusCode::OK;
     let mut headers = metadata.into_headers();
     headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
+    headers.insert(GRPC_ACCEPT_ENCODING, accept_encoding());
+    if let Some(encoding) = sender.compression {
+        headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding.name()));
+    }
     *head.headers_mut() = headers;
     head
 }
 
 fn ok_trailers(trailers: Metadata) -> HeaderMap {
     let mut headers = trailers.into_headers();
-    headers.insert(GRPC_STATUS, http::HeaderValue::from_static("0"));
+    headers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
     headers
 }
 
@@ -179,15 +221,16 @@ fn send_unary<C: Codec>(
     respond: &mut Responder,
     codec: &C,
     response: Response<C::Encode>,
-    limits: Limits,
+    info: &CallInfo,
 ) {
-    let (metadata, message, trailers) = response.into_parts();
-    let frame = match encode_frame(codec, &message, limits.max_encoding_message_size) {
+    let (metadata, message, trailers, compression) = response.into_parts();
+    let sender = info.sender(compression);
+    let frame = match sender.encode(codec, &message) {
         Ok(frame) => frame,
         Err(status) => return send_trailers_only(respond, &status),
     };
     let sent = respond
-        .send_headers(response_head(metadata))
+        .send_headers(response_head(metadata, &sender))
         .and_then(|mut body| {
             body.send_now(frame, false)?;
             body.send_trailers(ok_trailers(trailers))
@@ -202,17 +245,18 @@ async fn send_stream<C, S>(
     respond: &mut Responder,
     codec: &C,
     response: Response<S>,
-    deadline: Option<Instant>,
-    limits: Limits,
+    info: &CallInfo,
 ) where
     C: Codec,
     S: Stream<Item = Result<C::Encode, Status>>,
 {
-    let (metadata, stream, trailers) = response.into_parts();
-    let mut body = match respond.send_headers(response_head(metadata)) {
+    let (metadata, stream, trailers, compression) = response.into_parts();
+    let sender = info.sender(compression);
+    let mut body = match respond.send_headers(response_head(metadata, &sender)) {
         Ok(body) => body,
         Err(e) => return tracing::debug!(error = %e, "could not send response headers"),
     };
+    let deadline = info.deadline;
     let mut stream = pin!(stream);
     let end = loop {
         let next = poll_fn(|cx| stream.as_mut().poll_next(cx));
@@ -228,7 +272,7 @@ async fn send_stream<C, S>(
             Some(Err(status)) => break Err(status),
             None => break Ok(()),
         };
-        let frame = match encode_frame(codec, &message, limits.max_encoding_message_size) {
+        let frame = match sender.encode(codec, &message) {
             Ok(frame) => frame,
             Err(status) => break Err(status),
         };
@@ -265,43 +309,14 @@ fn finish(body: &mut SendBody, trailers: HeaderMap) {
 /// What phase one of a call (read the request, run the handler) ended with.
 type Outcome<T> = Result<Result<Response<T>, Status>, Interrupted>;
 
-impl ServerCall {
-    fn into_parts(self) -> (Metadata, RecvBody, Responder, CallInfo) {
-        let info = CallInfo {
-            deadline: self.deadline,
-            remote_addr: self.remote_addr,
-            limits: self.limits,
-        };
-        (
-            Metadata::from_headers(self.metadata),
-            self.body,
-            self.respond,
-            info,
-        )
-    }
-}
-
-#[derive(Clone, Copy)]
-struct CallInfo {
-    deadline: Option<Instant>,
-    remote_addr: Option<SocketAddr>,
-    limits: Limits,
-}
-
-impl CallInfo {
-    fn request<T>(&self, metadata: Metadata, message: T) -> Request<T> {
-        Request::from_parts(metadata, message, self.deadline, self.remote_addr)
-    }
-}
-
 fn answer_unary<C: Codec>(
     respond: &mut Responder,
     codec: &C,
     outcome: Outcome<C::Encode>,
-    limits: Limits,
+    info: &CallInfo,
 ) {
     match outcome {
-        Ok(Ok(response)) => send_unary(respond, codec, response, limits),
+        Ok(Ok(response)) => send_unary(respond, codec, response, info),
         Ok(Err(status)) => send_trailers_only(respond, &status),
         Err(interrupted) => {
             if let Some(status) = interrupted.into_status() {
@@ -315,13 +330,13 @@ async fn answer_stream<C, S>(
     respond: &mut Responder,
     codec: &C,
     outcome: Outcome<S>,
-    info: CallInfo,
+    info: &CallInfo,
 ) where
     C: Codec,
     S: Stream<Item = Result<C::Encode, Status>>,
 {
     match outcome {
-        Ok(Ok(response)) => send_stream(respond, codec, response, info.deadline, info.limits).await,
+        Ok(Ok(response)) => send_stream(respond, codec, response, info).await,
         Ok(Err(status)) => send_trailers_only(respond, &status),
         Err(interrupted) => {
             if let Some(status) = interrupted.into_status() {
@@ -330,6 +345,8 @@ async fn answer_stream<C, S>(
         }
     }
 }
+
+const UNARY_REQUEST: &str = "request message for a unary request";
 
 /// Serves a unary call: one request message, one response message.
 pub async fn unary<C, F, Fut>(call: ServerCall, codec: C, handler: F)
@@ -340,12 +357,14 @@ where
 {
     let (metadata, mut body, mut respond, info) = call.into_parts();
     let handle = async {
-        let payload = read_one(&mut body, info.limits.max_decoding_message_size).await?;
-        let message = codec.decode(payload)?;
-        handler(info.request(metadata, message)).await
+        let received = info.receive.read_one(&mut body, UNARY_REQUEST).await?;
+        let received =
+            received.ok_or_else(|| Status::internal(format!("received no {UNARY_REQUEST}")))?;
+        let message = codec.decode(received.payload)?;
+        handler(info.request(metadata, message, received.compressed)).await
     };
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
-    answer_unary(&mut respond, &codec, outcome, info.limits);
+    answer_unary(&mut respond, &codec, outcome, &info);
 }
 
 /// Serves a server-streaming call: one request message, a stream of responses.
@@ -358,12 +377,14 @@ where
 {
     let (metadata, mut body, mut respond, info) = call.into_parts();
     let handle = async {
-        let payload = read_one(&mut body, info.limits.max_decoding_message_size).await?;
-        let message = codec.decode(payload)?;
-        handler(info.request(metadata, message)).await
+        let received = info.receive.read_one(&mut body, UNARY_REQUEST).await?;
+        let received =
+            received.ok_or_else(|| Status::internal(format!("received no {UNARY_REQUEST}")))?;
+        let message = codec.decode(received.payload)?;
+        handler(info.request(metadata, message, received.compressed)).await
     };
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
-    answer_stream(&mut respond, &codec, outcome, info).await;
+    answer_stream(&mut respond, &codec, outcome, &info).await;
 }
 
 /// Serves a client-streaming call: a stream of requests, one response message.
@@ -374,11 +395,10 @@ where
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
     let (metadata, body, mut respond, info) = call.into_parts();
-    let limit = info.limits.max_decoding_message_size;
-    let requests = Streaming::new_server(body, limit, stream_decoder(&codec));
-    let handle = handler(info.request(metadata, requests));
+    let requests = Streaming::new_server(body, info.receive, stream_decoder(&codec));
+    let handle = handler(info.request(metadata, requests, false));
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
-    answer_unary(&mut respond, &codec, outcome, info.limits);
+    answer_unary(&mut respond, &codec, outcome, &info);
 }
 
 /// Serves a bidirectional-streaming call: a stream each way, both open at once.
@@ -390,9 +410,8 @@ where
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
     let (metadata, body, mut respond, info) = call.into_parts();
-    let limit = info.limits.max_decoding_message_size;
-    let requests = Streaming::new_server(body, limit, stream_decoder(&codec));
-    let handle = handler(info.request(metadata, requests));
+    let requests = Streaming::new_server(body, info.receive, stream_decoder(&codec));
+    let handle = handler(info.request(metadata, requests, false));
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
-    answer_stream(&mut respond, &codec, outcome, info).await;
+    answer_stream(&mut respond, &codec, outcome, &info).await;
 }

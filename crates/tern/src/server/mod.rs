@@ -16,7 +16,13 @@ use tokio::sync::{mpsc, watch};
 pub use call::{client_streaming, server_streaming, streaming, unary, ServerCall};
 
 use crate::error::{Error, ErrorKind};
-use crate::protocol::headers::{is_grpc_content_type, GRPC_ENCODING, GRPC_TIMEOUT};
+use crate::protocol::compression::{
+    accept_encoding, supported_list, CompressionEncoding, EncodingSet, StreamEncoding,
+};
+use crate::protocol::headers::{
+    is_grpc_content_type, write_status, CONTENT_TYPE_GRPC, GRPC_ACCEPT_ENCODING, GRPC_ENCODING,
+    GRPC_TIMEOUT,
+};
 use crate::protocol::timeout;
 use crate::status::Status;
 use crate::transport::server::{IncomingStream, ServerConnection};
@@ -82,6 +88,7 @@ impl<S: Service, R: Routes> Routes for (S, R) {
 pub struct Server {
     http2: Http2Settings,
     limits: Limits,
+    send_compression: Option<CompressionEncoding>,
     preface_timeout: Duration,
 }
 
@@ -93,6 +100,7 @@ impl Default for Server {
                 max_decoding_message_size: 4 * 1024 * 1024,
                 max_encoding_message_size: usize::MAX,
             },
+            send_compression: None,
             preface_timeout: Duration::from_secs(10),
         }
     }
@@ -115,6 +123,14 @@ impl Server {
     /// `RESOURCE_EXHAUSTED`.
     pub fn max_encoding_message_size(mut self, limit: usize) -> Server {
         self.limits.max_encoding_message_size = limit;
+        self
+    }
+
+    /// Compresses responses with `encoding` when the client accepts it (default: none). Requests
+    /// in any supported encoding are always accepted. A handler can choose per call with
+    /// [`Response::set_send_compression`](crate::Response::set_send_compression).
+    pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Server {
+        self.send_compression = Some(encoding);
         self
     }
 
@@ -298,29 +314,41 @@ async fn handle_stream<R: Routes>(
     let IncomingStream {
         head,
         body,
-        respond,
+        mut respond,
     } = stream;
     let http::request::Parts { uri, headers, .. } = head;
+    let request_encoding = match StreamEncoding::from_header(headers.get(GRPC_ENCODING)) {
+        StreamEncoding::Unsupported(name) => {
+            // The spec asks for the supported list, so the client can choose again.
+            let status = Status::unimplemented(format!(
+                "message encoding {name:?} is not supported; supported: {}",
+                supported_list()
+            ));
+            let mut head = HttpResponse::new(());
+            let headers = head.headers_mut();
+            headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
+            headers.insert(GRPC_ACCEPT_ENCODING, accept_encoding());
+            write_status(&status, headers);
+            let _ = respond.send_headers_only(head);
+            return;
+        }
+        encoding => encoding.encoding(),
+    };
     let mut call = ServerCall {
+        accepted: EncodingSet::from_header(headers.get(GRPC_ACCEPT_ENCODING)),
         metadata: headers,
         body,
         respond,
         deadline: None,
         remote_addr: Some(remote),
         limits: shared.server.limits,
+        request_encoding,
+        send_compression: shared.server.send_compression,
     };
     if let Some(value) = call.metadata.get(GRPC_TIMEOUT) {
         match timeout::parse(value.as_bytes()) {
             Ok(timeout) => call.deadline = Instant::now().checked_add(timeout),
             Err(e) => return call.reject(Status::internal(e.to_string())),
-        }
-    }
-    if let Some(encoding) = call.metadata.get(GRPC_ENCODING) {
-        if encoding != "identity" {
-            let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
-            return call.reject(Status::unimplemented(format!(
-                "message encoding {encoding:?} is not supported; supported: identity"
-            )));
         }
     }
     let Some((service, method)) = uri.path().strip_prefix('/').and_then(|p| p.split_once('/'))
