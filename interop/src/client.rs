@@ -93,15 +93,9 @@ fn call_failed(what: &str) -> impl FnOnce(Status) -> String + '_ {
     move |status| format!("{what} failed: {status}")
 }
 
-fn expect_code<T: std::fmt::Debug>(
-    result: Result<T, Status>,
-    code: Code,
-    message: Option<&str>,
-) -> CaseResult {
+fn expect_code<T>(result: Result<T, Status>, code: Code, message: Option<&str>) -> CaseResult {
     match result {
-        Ok(value) => Err(format!(
-            "expected {code}, the call succeeded with {value:?}"
-        )),
+        Ok(_) => Err(format!("expected {code}, the call succeeded")),
         Err(status) if status.code() != code => Err(format!("expected {code}, got {status}")),
         Err(status) => match message {
             Some(message) if status.message() != message => Err(format!(
@@ -252,10 +246,11 @@ fn input(size: usize, expect_compressed: Option<bool>) -> StreamingInputCallRequ
 }
 
 async fn client_streaming(client: &TestServiceClient) -> CaseResult {
-    let messages = [27_182, 8, 1_828, 45_904].map(|size| (input(size, None), false));
-    let mut request = scripted(messages.into());
-    // No compression: the switch stays off for every message.
-    request.set_compression_switch(CompressionSwitch::new(false));
+    let messages = [27_182, 8, 1_828, 45_904].map(|size| input(size, None));
+    let request = Scripted {
+        items: messages.map(|m| (m, false)).into(),
+        switch: CompressionSwitch::new(false),
+    };
     let reply = client
         .streaming_input_call(request)
         .await
@@ -490,12 +485,11 @@ async fn custom_metadata(client: &TestServiceClient) -> CaseResult {
     check_echo(reply.metadata(), Some(reply.trailers())).map_err(|e| format!("UnaryCall: {e}"))?;
 
     let (tx, requests) = feed();
-    let response = client
+    let mut replies = client
         .full_duplex_call(with_echo_metadata(requests))
         .await
-        .map_err(call_failed("FullDuplexCall"))?;
-    let initial = response.metadata().clone();
-    let mut replies = response.into_inner();
+        .map_err(call_failed("FullDuplexCall"))?
+        .into_inner();
     let _ = tx.send(output(&[(314_159, None)], 271_828)).await;
     drop(tx);
     while replies
@@ -504,6 +498,7 @@ async fn custom_metadata(client: &TestServiceClient) -> CaseResult {
         .map_err(call_failed("reading the stream"))?
         .is_some()
     {}
+    let initial = replies.headers().cloned().unwrap_or_default();
     check_echo(&initial, replies.trailers()).map_err(|e| format!("FullDuplexCall: {e}"))
 }
 

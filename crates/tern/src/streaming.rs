@@ -9,11 +9,13 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use futures_core::Stream;
 
+use crate::client::{check_head, ResponseHead};
 use crate::message::{frame_error_status, ReceiveMessages};
 use crate::metadata::Metadata;
 use crate::protocol::frame::FrameDecoder;
 use crate::protocol::headers::read_status;
 use crate::status::{Code, Status};
+use crate::transport::client::PendingResponse;
 use crate::transport::{RecvBody, SendBody};
 
 /// How a client-side stream cancels its call.
@@ -37,7 +39,12 @@ type DecodeFn<T> = Box<dyn Fn(Bytes) -> Result<T, Status> + Send + Sync>;
 /// # Ok(()) }
 /// ```
 pub struct Streaming<T> {
-    body: RecvBody,
+    /// None only while a client call waits for its response head.
+    body: Option<RecvBody>,
+    /// On a client bidi call: the response head, awaited on the first poll, so the call returns
+    /// before the server has answered (servers may wait for a first request before answering).
+    pending: Option<(PendingResponse, usize)>,
+    headers: Option<Metadata>,
     decoder: FrameDecoder,
     receive: ReceiveMessages,
     last_compressed: bool,
@@ -61,6 +68,7 @@ enum Role {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
+    Head,
     Messages,
     Trailers,
     Done,
@@ -96,7 +104,9 @@ impl<T> Streaming<T> {
         role: Role,
     ) -> Streaming<T> {
         Streaming {
-            body,
+            body: Some(body),
+            pending: None,
+            headers: None,
             decoder: receive.decoder(),
             receive,
             last_compressed: false,
@@ -111,6 +121,75 @@ impl<T> Streaming<T> {
 
     pub(crate) fn with_deadline(mut self, deadline: Option<tokio::time::Instant>) -> Streaming<T> {
         self.deadline = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+        self
+    }
+
+    /// A client stream whose response head has not arrived yet.
+    pub(crate) fn awaiting_head(
+        pending: PendingResponse,
+        limit: usize,
+        decode: DecodeFn<T>,
+    ) -> Streaming<T> {
+        let receive = ReceiveMessages {
+            limit,
+            encoding: None,
+        };
+        Streaming {
+            body: None,
+            pending: Some((pending, limit)),
+            headers: None,
+            decoder: receive.decoder(),
+            receive,
+            last_compressed: false,
+            decode,
+            role: Role::Client,
+            state: State::Head,
+            trailers: None,
+            canceller: None,
+            deadline: None,
+        }
+    }
+
+    /// On a client streaming call: the response headers (initial metadata), once they have
+    /// arrived; they have by the time the first message or the end of the stream is returned.
+    pub fn headers(&self) -> Option<&Metadata> {
+        self.headers.as_ref()
+    }
+
+    /// Waits for the response head and sets the stream up from it.
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        let Some((pending, limit)) = self.pending.as_mut() else {
+            return Poll::Ready(Err(Status::internal("response head already taken")));
+        };
+        let limit = *limit;
+        let (head, recv) = ready!(pending.poll_head(cx))?;
+        self.pending = None;
+        match check_head(head, recv, limit)? {
+            ResponseHead::Messages {
+                metadata,
+                recv,
+                receive,
+            } => {
+                self.body = Some(recv);
+                self.receive = receive;
+                self.decoder = receive.decoder();
+                self.headers = Some(metadata);
+                self.state = State::Messages;
+            }
+            ResponseHead::TrailersOnly { status, .. } => {
+                let trailers = status.into_metadata();
+                self.headers = Some(trailers.clone());
+                self.trailers = Some(trailers);
+                self.state = State::Done;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// A stream that has already ended cleanly, with these trailers.
+    pub(crate) fn ended(mut self, trailers: Metadata) -> Streaming<T> {
+        self.state = State::Done;
+        self.trailers = Some(trailers);
         self
     }
 
@@ -161,6 +240,10 @@ impl<T> Streaming<T> {
     fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         loop {
             match self.state {
+                State::Head => match ready!(self.poll_head(cx)) {
+                    Ok(()) => continue,
+                    Err(status) => return self.fail(status),
+                },
                 State::Done => return Poll::Ready(None),
                 State::Trailers => return self.poll_status(cx),
                 State::Messages => {}
@@ -180,7 +263,10 @@ impl<T> Streaming<T> {
                 Ok(None) => {}
                 Err(e) => return self.fail(frame_error_status(e)),
             }
-            match ready!(self.body.poll_chunk(cx)) {
+            let Some(body) = self.body.as_mut() else {
+                return self.fail(Status::internal("stream has no body"));
+            };
+            match ready!(body.poll_chunk(cx)) {
                 Some(Ok(chunk)) => self.decoder.push(chunk),
                 Some(Err(status)) => return self.fail(status),
                 None => {
@@ -197,7 +283,10 @@ impl<T> Streaming<T> {
     }
 
     fn poll_status(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
-        let trailers = match ready!(self.body.poll_trailers(cx)) {
+        let Some(body) = self.body.as_mut() else {
+            return self.fail(Status::internal("stream has no body"));
+        };
+        let trailers = match ready!(body.poll_trailers(cx)) {
             Ok(trailers) => trailers,
             Err(status) => return self.fail(status),
         };

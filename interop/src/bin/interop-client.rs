@@ -16,10 +16,10 @@ struct Args {
     #[arg(long = "test_case", default_value = "large_unary")]
     test_case: String,
     /// TLS is not supported yet: only false is accepted.
-    #[arg(long = "use_tls", default_value = "false", value_parser = parse_bool)]
+    #[arg(long = "use_tls", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
     use_tls: bool,
     /// Accepted for runner compatibility; meaningful only with TLS.
-    #[arg(long = "use_test_ca", default_value = "false", value_parser = parse_bool)]
+    #[arg(long = "use_test_ca", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
     use_test_ca: bool,
     /// Accepted for runner compatibility; meaningful only with TLS.
     #[arg(long = "server_host_override")]

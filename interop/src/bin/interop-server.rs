@@ -12,7 +12,7 @@ struct Args {
     #[arg(long)]
     port: u16,
     /// TLS is not supported yet: only false is accepted.
-    #[arg(long = "use_tls", default_value = "false", value_parser = parse_bool)]
+    #[arg(long = "use_tls", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
     use_tls: bool,
     /// The host to bind (runners expect all interfaces; tests pass 127.0.0.1).
     #[arg(long = "host", default_value = "0.0.0.0")]

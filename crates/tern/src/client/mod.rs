@@ -14,10 +14,10 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http::header::{CONTENT_TYPE, USER_AGENT as USER_AGENT_NAME};
 use http::uri::{PathAndQuery, Uri};
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use tokio::sync::oneshot;
 
-pub use channel::Channel;
+pub use channel::{Channel, ChannelBuilder};
 
 use crate::codec::Codec;
 use crate::error::Error;
@@ -135,11 +135,14 @@ impl Client {
         drop(message);
         let head = self.head(path, metadata, timeout, &sender);
         with_deadline(timeout, async {
-            let (pending, mut send) = self.channel.connection().await?.start(head).await?;
+            let (pending, mut send) = self.channel.start(head).await?;
             send.send_now(body, true)?;
             let (head, recv) = pending.head().await?;
-            let (metadata, recv, receive) = self.check_response(head, recv)?;
-            read_unary(recv, &codec, metadata, receive).await
+            read_unary(
+                check_head(head, recv, self.max_decoding_message_size)?,
+                &codec,
+            )
+            .await
         })
         .await
     }
@@ -158,14 +161,11 @@ impl Client {
         let head = self.head(path, metadata, timeout, &sender);
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         with_deadline(timeout, async {
-            let (pending, mut send) = self.channel.connection().await?.start(head).await?;
+            let (pending, mut send) = self.channel.start(head).await?;
             send.send_now(body, true)?;
             let (head, recv) = pending.head().await?;
-            let (metadata, recv, receive) = self.check_response(head, recv)?;
-            let stream = Streaming::new_client(recv, receive, stream_decoder(&codec))
-                .with_canceller(Canceller::Stream(send))
-                .with_deadline(deadline);
-            Ok(Response::from_parts(metadata, stream, Metadata::new()))
+            let head = check_head(head, recv, self.max_decoding_message_size)?;
+            Ok(self.stream(head, &codec, Canceller::Stream(send), deadline))
         })
         .await
     }
@@ -185,17 +185,22 @@ impl Client {
         let sender = self.sender(compression);
         let head = self.head(path, metadata, timeout, &sender);
         with_deadline(timeout, async {
-            let (pending, send) = self.channel.connection().await?.start(head).await?;
+            let (pending, send) = self.channel.start(head).await?;
             let _guard = spawn_sender(send, messages, codec.clone(), sender);
             let (head, recv) = pending.head().await?;
-            let (metadata, recv, receive) = self.check_response(head, recv)?;
-            read_unary(recv, &codec, metadata, receive).await
+            read_unary(
+                check_head(head, recv, self.max_decoding_message_size)?,
+                &codec,
+            )
+            .await
         })
         .await
     }
 
     /// Calls a bidirectional-streaming method: requests are taken from `request`'s stream while
-    /// responses arrive on the returned one.
+    /// responses arrive on the returned one. Returns once the call is open, without waiting for
+    /// the server's response headers: they come with the stream
+    /// ([`Streaming::headers`]), and the returned `Response` carries no metadata.
     pub async fn streaming<C, S>(
         &self,
         path: PathAndQuery,
@@ -210,60 +215,111 @@ impl Client {
         let sender = self.sender(compression);
         let head = self.head(path, metadata, timeout, &sender);
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        with_deadline(timeout, async {
-            let (pending, send) = self.channel.connection().await?.start(head).await?;
-            let guard = spawn_sender(send, messages, codec.clone(), sender);
-            let (head, recv) = pending.head().await?;
-            let (metadata, recv, receive) = self.check_response(head, recv)?;
-            let stream = Streaming::new_client(recv, receive, stream_decoder(&codec))
-                .with_canceller(Canceller::Guard(guard))
-                .with_deadline(deadline);
-            Ok(Response::from_parts(metadata, stream, Metadata::new()))
-        })
-        .await
+        // Returns as soon as the stream is open: a server may hold its response headers until
+        // it has a first request to answer, and the caller may be waiting to send it.
+        let (pending, send) = with_deadline(timeout, self.channel.start(head)).await?;
+        let guard = spawn_sender(send, messages, codec.clone(), sender);
+        let limit = self.max_decoding_message_size;
+        let stream = Streaming::awaiting_head(pending, limit, stream_decoder(&codec))
+            .with_canceller(Canceller::Guard(guard))
+            .with_deadline(deadline);
+        Ok(Response::new(stream))
     }
 
-    /// Checks a response head: a non-200 HTTP status or a Trailers-Only response ends the call
-    /// here; otherwise gives the response metadata and how to read its messages.
-    fn check_response(
+    /// A response stream from a response head.
+    fn stream<C: Codec>(
         &self,
-        head: http::response::Parts,
-        recv: RecvBody,
-    ) -> Result<(Metadata, RecvBody, ReceiveMessages), Status> {
-        if head.status != StatusCode::OK {
-            return Err(Status::new(
-                code_for_http_status(head.status),
-                format!("server answered with HTTP status {}", head.status),
-            ));
-        }
-        if head.headers.contains_key(GRPC_STATUS) {
-            // Trailers-Only: the status came in the headers; there is no body.
-            return Err(trailers_only(head.headers));
-        }
-        let grpc = head
-            .headers
-            .get(CONTENT_TYPE)
-            .is_some_and(is_grpc_content_type);
-        if !grpc {
-            return Err(Status::unknown(format!(
-                "server answered with content-type {:?}, not application/grpc",
-                head.headers.get(CONTENT_TYPE)
-            )));
-        }
-        let encoding = match StreamEncoding::from_header(head.headers.get(GRPC_ENCODING)) {
-            StreamEncoding::Unsupported(name) => {
-                return Err(Status::internal(format!(
-                    "server compressed its response with {name:?}, which this client cannot decode"
-                )))
+        head: ResponseHead,
+        codec: &C,
+        canceller: Canceller,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Response<Streaming<C::Decode>> {
+        let decode = stream_decoder(codec);
+        let (metadata, stream) = match head {
+            ResponseHead::Messages {
+                metadata,
+                recv,
+                receive,
+            } => {
+                let stream = Streaming::new_client(recv, receive, decode)
+                    .with_canceller(canceller)
+                    .with_deadline(deadline);
+                (metadata, stream)
             }
-            encoding => encoding.encoding(),
+            // An OK Trailers-Only response is an empty stream.
+            ResponseHead::TrailersOnly { recv, status } => {
+                let receive = ReceiveMessages {
+                    limit: self.max_decoding_message_size,
+                    encoding: None,
+                };
+                let trailers = status.into_metadata();
+                let stream = Streaming::new_client(recv, receive, decode).ended(trailers.clone());
+                (trailers, stream)
+            }
         };
-        let receive = ReceiveMessages {
-            limit: self.max_decoding_message_size,
-            encoding,
-        };
-        Ok((Metadata::from_headers(head.headers), recv, receive))
+        Response::from_parts(metadata, stream, Metadata::new())
     }
+}
+
+/// Checks a response head: a non-200 HTTP status or a Trailers-Only response ends the call
+/// here; otherwise gives the response metadata and how to read its messages.
+pub(crate) fn check_head(
+    head: http::response::Parts,
+    recv: RecvBody,
+    limit: usize,
+) -> Result<ResponseHead, Status> {
+    if head.status != StatusCode::OK {
+        return Err(Status::new(
+            code_for_http_status(head.status),
+            format!("server answered with HTTP status {}", head.status),
+        ));
+    }
+    if head.headers.contains_key(GRPC_STATUS) {
+        // Trailers-Only: the status came in the headers; there is no body.
+        return match read_status(head.headers) {
+            Some(status) if status.code() == Code::Ok => {
+                Ok(ResponseHead::TrailersOnly { recv, status })
+            }
+            Some(status) => Err(status),
+            None => Err(Status::internal("server sent no grpc-status")),
+        };
+    }
+    let grpc = head
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(is_grpc_content_type);
+    if !grpc {
+        return Err(Status::unknown(format!(
+            "server answered with content-type {:?}, not application/grpc",
+            head.headers.get(CONTENT_TYPE)
+        )));
+    }
+    let encoding = match StreamEncoding::from_header(head.headers.get(GRPC_ENCODING)) {
+        StreamEncoding::Unsupported(name) => {
+            return Err(Status::internal(format!(
+                "server compressed its response with {name:?}, which this client cannot decode"
+            )))
+        }
+        encoding => encoding.encoding(),
+    };
+    let receive = ReceiveMessages { limit, encoding };
+    Ok(ResponseHead::Messages {
+        metadata: Metadata::from_headers(head.headers),
+        recv,
+        receive,
+    })
+}
+
+/// What a response's headers said.
+pub(crate) enum ResponseHead {
+    /// Messages follow, then trailers.
+    Messages {
+        metadata: Metadata,
+        recv: RecvBody,
+        receive: ReceiveMessages,
+    },
+    /// The call ended OK with no messages (a Trailers-Only response).
+    TrailersOnly { recv: RecvBody, status: Status },
 }
 
 /// Sends the request stream's messages from a task of their own, so that sending and receiving
@@ -320,23 +376,21 @@ async fn with_deadline<T>(
     }
 }
 
-fn trailers_only(headers: HeaderMap) -> Status {
-    match read_status(headers) {
-        Some(status) if status.code() == Code::Ok => {
-            Status::internal("server sent no response message")
-        }
-        Some(status) => status,
-        None => Status::internal("server sent no grpc-status"),
-    }
-}
-
 /// Reads the single response message and the trailers with the call's status.
 async fn read_unary<C: Codec>(
-    mut recv: RecvBody,
+    head: ResponseHead,
     codec: &C,
-    metadata: Metadata,
-    receive: ReceiveMessages,
 ) -> Result<Response<C::Decode>, Status> {
+    let (metadata, mut recv, receive) = match head {
+        ResponseHead::Messages {
+            metadata,
+            recv,
+            receive,
+        } => (metadata, recv, receive),
+        ResponseHead::TrailersOnly { .. } => {
+            return Err(Status::internal("server sent no response message"))
+        }
+    };
     let received = receive
         .read_one(&mut recv, "message for a unary response")
         .await?;

@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -23,13 +22,16 @@ fn refusal() -> String {
 
 /// A connection whose preface has been read and is replayed to the HTTP/2 engine.
 #[derive(Debug)]
-pub(crate) struct Prefaced {
+pub(crate) struct Prefaced<IO> {
     replay: &'static [u8],
-    inner: TcpStream,
+    inner: IO,
 }
 
 /// Reads the client preface; refuses anything else with an HTTP/1.1 505 and closes.
-pub(crate) async fn read_preface(mut stream: TcpStream, limit: Duration) -> io::Result<Prefaced> {
+pub(crate) async fn read_preface<IO>(mut stream: IO, limit: Duration) -> io::Result<Prefaced<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = [0u8; PREFACE.len()];
     let mut filled = 0;
     let read = async {
@@ -67,7 +69,7 @@ pub(crate) async fn read_preface(mut stream: TcpStream, limit: Duration) -> io::
     })
 }
 
-impl AsyncRead for Prefaced {
+impl<IO: AsyncRead + Unpin> AsyncRead for Prefaced<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -84,7 +86,7 @@ impl AsyncRead for Prefaced {
     }
 }
 
-impl AsyncWrite for Prefaced {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Prefaced<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

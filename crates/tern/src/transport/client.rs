@@ -1,17 +1,25 @@
 //! The client side of the transport: one HTTP/2 connection over any byte stream, on which each
-//! call opens a stream.
+//! call opens a stream, and the task that drives it (and keeps it alive with PINGs).
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{status_from_h2, Http2Settings, RecvBody, SendBody};
+use super::{status_from_h2, Http2Settings, Pinger, RecvBody, SendBody};
 use crate::status::Status;
 
 /// A handle to an open client connection; cloned for each call, all multiplexed on it.
 #[derive(Clone, Debug)]
 pub(crate) struct ClientConnection {
+    send: h2::client::SendRequest<Bytes>,
+}
+
+/// A connection that has room for one more stream.
+#[derive(Debug)]
+pub(crate) struct ReadyConnection {
     send: h2::client::SendRequest<Bytes>,
 }
 
@@ -21,12 +29,20 @@ pub(crate) struct PendingResponse {
     inner: h2::client::ResponseFuture,
 }
 
+/// PINGs to send on an idle link, and how long to wait for each answer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keepalive {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+}
+
 impl ClientConnection {
     /// Performs the HTTP/2 handshake. The returned future drives the connection's IO and must be
-    /// spawned; it ends when the connection closes.
+    /// spawned; it ends when the connection closes, or when a keepalive PING goes unanswered.
     pub(crate) async fn handshake<IO>(
         io: IO,
         settings: &Http2Settings,
+        keepalive: Option<Keepalive>,
     ) -> Result<(ClientConnection, impl Future<Output = Result<(), Status>>), Status>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -39,24 +55,64 @@ impl ClientConnection {
             .max_header_list_size(settings.max_header_list_size)
             // The client never accepts pushes; gRPC has none.
             .enable_push(false);
-        let (send, connection) = builder.handshake(io).await.map_err(status_from_h2)?;
-        let driver = async move { connection.await.map_err(status_from_h2) };
+        let (send, mut connection) = builder.handshake(io).await.map_err(status_from_h2)?;
+        let pinger = keepalive.and_then(|k| Some((k, Pinger::new(connection.ping_pong()?))));
+        let driver = async move {
+            let mut connection = pin!(connection);
+            let Some((keepalive, mut pinger)) = pinger else {
+                return connection.await.map_err(status_from_h2);
+            };
+            loop {
+                tokio::select! {
+                    done = &mut connection => return done.map_err(status_from_h2),
+                    () = tokio::time::sleep(keepalive.interval) => {}
+                }
+                pinger.send()?;
+                tokio::select! {
+                    done = &mut connection => return done.map_err(status_from_h2),
+                    pong = poll_fn(|cx| pinger.poll_pong(cx)) => pong?,
+                    () = tokio::time::sleep(keepalive.timeout) => {
+                        return Err(Status::unavailable("keepalive PING not answered in time"));
+                    }
+                }
+            }
+        };
         Ok((ClientConnection { send }, driver))
     }
 
-    /// Opens a stream with this request head. With `end_of_stream`, the request has no body.
-    pub(crate) async fn start(
-        &self,
+    /// Waits for room for one more stream; fails if the connection is closed or going away.
+    pub(crate) async fn ready(&self) -> Result<ReadyConnection, Status> {
+        let send = self.send.clone().ready().await.map_err(status_from_h2)?;
+        Ok(ReadyConnection { send })
+    }
+}
+
+impl ReadyConnection {
+    /// Opens a stream with this request head; its body follows on the returned sender.
+    pub(crate) fn start(
+        mut self,
         head: http::Request<()>,
     ) -> Result<(PendingResponse, SendBody), Status> {
-        let send = self.send.clone().ready().await.map_err(status_from_h2)?;
-        let mut send = send;
-        let (response, body) = send.send_request(head, false).map_err(status_from_h2)?;
+        let (response, body) = self
+            .send
+            .send_request(head, false)
+            .map_err(status_from_h2)?;
         Ok((PendingResponse { inner: response }, SendBody::new(body)))
     }
 }
 
 impl PendingResponse {
+    pub(crate) fn poll_head(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(http::response::Parts, RecvBody), Status>> {
+        std::pin::Pin::new(&mut self.inner).poll(cx).map(|result| {
+            let response = result.map_err(status_from_h2)?;
+            let (head, body) = response.into_parts();
+            Ok((head, RecvBody::new(body)))
+        })
+    }
+
     pub(crate) async fn head(self) -> Result<(http::response::Parts, RecvBody), Status> {
         let response = self.inner.await.map_err(status_from_h2)?;
         let (head, body) = response.into_parts();

@@ -63,6 +63,31 @@ pub(crate) fn status_from_h2(err: h2::Error) -> Status {
     Status::internal(format!("HTTP/2 error: {err}"))
 }
 
+/// Sends HTTP/2 PINGs on a connection and sees their acknowledgements: keepalive.
+#[derive(Debug)]
+pub(crate) struct Pinger {
+    inner: h2::PingPong,
+}
+
+impl Pinger {
+    pub(crate) fn new(inner: h2::PingPong) -> Pinger {
+        Pinger { inner }
+    }
+
+    pub(crate) fn send(&mut self) -> Result<(), Status> {
+        self.inner
+            .send_ping(h2::Ping::opaque())
+            .map_err(status_from_h2)
+    }
+
+    /// Resolves when the peer acknowledges the PING sent.
+    pub(crate) fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        self.inner
+            .poll_pong(cx)
+            .map(|r| r.map(drop).map_err(status_from_h2))
+    }
+}
+
 /// The body of a received stream: message bytes as they arrive, then trailers.
 #[derive(Debug)]
 pub(crate) struct RecvBody {

@@ -75,6 +75,11 @@ where
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
+    /// The connection's PING sender, once: for keepalive.
+    pub(crate) fn pinger(&mut self) -> Option<super::Pinger> {
+        self.inner.ping_pong().map(super::Pinger::new)
+    }
+
     /// Sends GOAWAY and lets the open streams finish; `accept` ends once they have.
     pub(crate) fn graceful_shutdown(&mut self) {
         self.inner.graceful_shutdown();
