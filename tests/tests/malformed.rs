@@ -264,3 +264,98 @@ async fn http1_request_is_refused_cleanly() {
     assert!(answer.starts_with("HTTP/1.1 505 "), "{answer}");
     still_serving(addr).await;
 }
+
+#[tokio::test]
+async fn binary_metadata_that_is_not_base64_is_internal() {
+    let addr = start_probe_server().await;
+    let answer = grpc(
+        addr,
+        &[("x-trace-bin", "not base64!")],
+        vec![framed(&echo("x", 0))],
+    )
+    .await;
+    assert_eq!(answer.grpc_status(), Some("13"), "{answer:?}");
+    assert!(answer.grpc_message().contains("x-trace-bin"), "{answer:?}");
+    still_serving(addr).await;
+}
+
+#[tokio::test]
+async fn header_block_over_the_limit_is_refused() {
+    let addr = start_probe_server().await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let huge = "x".repeat(64 * 1024);
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{ECHO}"))
+        .header("content-type", "application/grpc")
+        .header("x-huge", huge.as_str())
+        .body(())
+        .unwrap();
+    let outcome = match client.send_request(request, true) {
+        Ok((response, _)) => match response.await {
+            Ok(response) => Ok(response.status()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    // Refused at the HTTP/2 level (431 or a stream reset), never served and never hung.
+    assert!(
+        matches!(
+            outcome,
+            Ok(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE) | Err(_)
+        ),
+        "{outcome:?}"
+    );
+    still_serving(addr).await;
+}
+
+/// HPACK for a header that is not in the static table: literal, not indexed, new name.
+fn literal(block: &mut Vec<u8>, name: &str, value: &str) {
+    block.push(0x00);
+    block.push(name.len() as u8);
+    block.extend_from_slice(name.as_bytes());
+    block.push(value.len() as u8);
+    block.extend_from_slice(value.as_bytes());
+}
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[tokio::test]
+async fn data_after_end_stream_is_a_protocol_error_for_that_client_only() {
+    let addr = start_probe_server().await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut wire = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    wire.extend(frame(0x4, 0, 0, &[]));
+    // :method POST and :scheme http from the static table, then literals.
+    let mut block = vec![0x83, 0x86];
+    block.extend_from_slice(&[0x04, ECHO.len() as u8]);
+    block.extend_from_slice(ECHO.as_bytes());
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    literal(&mut block, "content-type", "application/grpc");
+    literal(&mut block, "te", "trailers");
+    wire.extend(frame(0x1, 0x4, 1, &block));
+    let message = framed(&echo("x", 0));
+    wire.extend(frame(0x0, 0x1, 1, &message));
+    // The stream is half-closed by END_STREAM; more DATA on it breaks the protocol.
+    wire.extend(frame(0x0, 0x0, 1, &message));
+    tcp.write_all(&wire).await.unwrap();
+    let mut sink = Vec::new();
+    // The server answers with RST_STREAM or GOAWAY and closes; it must not hang.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut sink),
+    )
+    .await
+    .expect("the server ended the misbehaving connection");
+    still_serving(addr).await;
+}

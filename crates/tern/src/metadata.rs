@@ -245,6 +245,17 @@ impl RetainUser for HeaderMap {
     }
 }
 
+/// Checks that every binary value in a received header block is base64, as the spec requires;
+/// says which key is not.
+pub(crate) fn check_binary_values(headers: &HeaderMap) -> Result<(), InvalidMetadata> {
+    for (name, value) in headers {
+        if is_binary_key(name.as_str()) {
+            decode_bin(name.as_str(), value)?;
+        }
+    }
+    Ok(())
+}
+
 fn decode_bin(key: &str, value: &HeaderValue) -> Result<Vec<u8>, InvalidMetadata> {
     b64::decode(value.as_bytes())
         .ok_or_else(|| invalid(format!("metadata value for {key:?} is not valid base64")))

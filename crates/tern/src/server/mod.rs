@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 pub use call::{client_streaming, server_streaming, streaming, unary, ServerCall};
 
 use crate::error::{Error, ErrorKind};
+use crate::metadata::check_binary_values;
 use crate::protocol::compression::{
     accept_encoding, supported_list, CompressionEncoding, EncodingSet, StreamEncoding,
 };
@@ -410,6 +411,9 @@ async fn handle_stream<R: Routes>(
             Ok(timeout) => call.deadline = Instant::now().checked_add(timeout),
             Err(e) => return call.reject(Status::internal(e.to_string())),
         }
+    }
+    if let Err(e) = check_binary_values(&call.metadata) {
+        return call.reject(Status::internal(format!("malformed request metadata: {e}")));
     }
     let Some((service, method)) = uri.path().strip_prefix('/').and_then(|p| p.split_once('/'))
     else {
