@@ -90,12 +90,34 @@ impl Probe for ProbeService {
         &self,
         request: Request<CountRequest>,
     ) -> Result<Response<impl Stream<Item = Result<EchoReply, Status>> + Send>, Status> {
+        let shutdown = request.shutdown_signal().cloned();
         let CountRequest { count, fail_after } = request.into_inner();
-        Ok(Response::new(Counter {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        if count == 0 {
+            // Count forever, until the connection drains; then end the stream cleanly.
+            let shutdown = shutdown.ok_or_else(|| Status::internal("no shutdown signal"))?;
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                loop {
+                    let reply = Ok(EchoReply {
+                        message: n.to_string(),
+                        ..EchoReply::default()
+                    });
+                    tokio::select! {
+                        () = shutdown.draining() => return,
+                        sent = tx.send(reply) => if sent.is_err() { return },
+                    }
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            return Ok(Response::new(Either::Forever(Receiver(rx))));
+        }
+        Ok(Response::new(Either::Counted(Counter {
             next: 0,
             count,
             fail_after,
-        }))
+        })))
     }
 
     async fn sum(&self, request: Request<Streaming<Number>>) -> Result<Response<Number>, Status> {
@@ -127,6 +149,26 @@ impl Probe for ProbeService {
             }
         });
         Ok(Response::new(Receiver(rx)))
+    }
+}
+
+/// One of two response streams, chosen per call.
+enum Either {
+    Counted(Counter),
+    Forever(Receiver<Result<EchoReply, Status>>),
+}
+
+impl Stream for Either {
+    type Item = Result<EchoReply, Status>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            Either::Counted(s) => std::pin::Pin::new(s).poll_next(cx),
+            Either::Forever(s) => std::pin::Pin::new(s).poll_next(cx),
+        }
     }
 }
 

@@ -302,3 +302,56 @@ async fn misbehaving_clients_leave_no_task_behind() {
     let reply = client.echo(echo("still serving")).await.unwrap();
     assert_eq!(reply.into_inner().message, "still serving");
 }
+
+#[tokio::test]
+async fn long_lived_streams_see_the_shutdown_coming_and_end_cleanly() {
+    let (addr, stop, task) = serve(tern::Server::builder()).await;
+    let client = ProbeClient::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+    let mut replies = client
+        .count(CountRequest {
+            count: 0,
+            fail_after: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..3 {
+        replies.message().await.unwrap().unwrap();
+    }
+    stop.send(()).unwrap();
+    // The handler ends its stream when the connection drains: the call ends OK, well within
+    // the 30 s grace period.
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        while replies.message().await?.is_some() {}
+        Ok::<_, tern::Status>(())
+    })
+    .await
+    .expect("the stream ended before the grace period");
+    end.unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_service_can_lower_the_servers_receive_limit() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tern::Server::builder()
+            .add_service(ProbeServer::new(ProbeService).max_decoding_message_size(100))
+            .serve_listener(listener, std::future::pending()),
+    );
+    let client = ProbeClient::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+    let status = client
+        .echo(EchoRequest {
+            payload: vec![0; 200],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    client.echo(echo("small")).await.unwrap();
+}

@@ -171,12 +171,28 @@ fn server(service: &prost_build::Service) -> TokenStream {
             #[derive(Debug)]
             pub struct #server_name<T> {
                 inner: T,
+                limits: ::tern::codegen::ServiceLimits,
             }
 
             impl<T: #trait_name> #server_name<T> {
                 /// Wraps the implementation.
                 pub fn new(inner: T) -> Self {
-                    Self { inner }
+                    Self {
+                        inner,
+                        limits: ::tern::codegen::ServiceLimits::default(),
+                    }
+                }
+
+                /// The largest request message this service accepts, over the server's limit.
+                pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+                    self.limits.max_decoding_message_size = Some(limit);
+                    self
+                }
+
+                /// The largest response message this service sends, over the server's limit.
+                pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+                    self.limits.max_encoding_message_size = Some(limit);
+                    self
                 }
 
                 /// The implementation.
@@ -189,6 +205,7 @@ fn server(service: &prost_build::Service) -> TokenStream {
                 const NAME: &'static str = #full_name;
 
                 async fn call(&self, method: &str, call: ::tern::codegen::ServerCall) {
+                    let call = call.with_limits(&self.limits);
                     match method {
                         #(#arms)*
                         _ => call.unimplemented(Self::NAME, method),

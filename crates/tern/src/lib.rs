@@ -79,7 +79,7 @@ pub mod codegen {
     pub use crate::client::Client;
     pub use crate::codec::ProstCodec;
     pub use crate::server::{
-        client_streaming, server_streaming, streaming, unary, ServerCall, Service,
+        client_streaming, server_streaming, streaming, unary, ServerCall, Service, ServiceLimits,
     };
     pub use futures_core::Stream;
     pub use http::uri::PathAndQuery;

@@ -9,6 +9,7 @@ use futures_core::Stream;
 use crate::message::CompressionSwitch;
 use crate::metadata::Metadata;
 use crate::protocol::compression::CompressionEncoding;
+use crate::server::ShutdownSignal;
 
 /// A request: the message (or `Streaming` of messages) and its metadata.
 ///
@@ -22,6 +23,7 @@ pub struct Request<T> {
     deadline: Option<Instant>,
     remote_addr: Option<SocketAddr>,
     compression: Compression,
+    shutdown: Option<ShutdownSignal>,
 }
 
 /// A message's compression settings: for outgoing messages, the encoding and the per-message
@@ -43,6 +45,7 @@ impl<T> Request<T> {
             deadline: None,
             remote_addr: None,
             compression: Compression::default(),
+            shutdown: None,
         }
     }
 
@@ -103,6 +106,7 @@ impl<T> Request<T> {
             deadline: self.deadline,
             remote_addr: self.remote_addr,
             compression: self.compression,
+            shutdown: self.shutdown,
         }
     }
 
@@ -141,7 +145,18 @@ impl<T> Request<T> {
                 received_compressed,
                 ..Compression::default()
             },
+            shutdown: None,
         }
+    }
+
+    /// On the server: tells when the connection starts draining (shutdown or max age), for
+    /// long-lived streams that should end cleanly.
+    pub fn shutdown_signal(&self) -> Option<&ShutdownSignal> {
+        self.shutdown.as_ref()
+    }
+
+    pub(crate) fn set_shutdown_signal(&mut self, signal: ShutdownSignal) {
+        self.shutdown = Some(signal);
     }
 
     pub(crate) fn into_parts(self) -> (Metadata, T, Option<Duration>, Compression) {

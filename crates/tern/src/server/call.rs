@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use futures_core::Stream;
 use http::{HeaderMap, HeaderValue, Response as HttpResponse, StatusCode};
+use tokio::sync::watch;
 
 use crate::codec::Codec;
 use crate::message::{stream_decoder, ReceiveMessages, SendMessages};
@@ -49,6 +50,61 @@ pub struct ServerCall {
     pub(crate) accepted: EncodingSet,
     /// The server's default compression for responses.
     pub(crate) send_compression: Option<CompressionEncoding>,
+    pub(crate) shutdown: ShutdownSignal,
+}
+
+/// Tells a handler that its connection is draining — the server is shutting down, or the
+/// connection reached its maximum age — so that a long-lived stream can end cleanly before its
+/// grace period runs out and it is cancelled.
+///
+/// ```no_run
+/// # async fn f(request: tern::Request<()>) {
+/// if let Some(shutdown) = request.shutdown_signal() {
+///     shutdown.draining().await; // then finish the stream
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ShutdownSignal(watch::Receiver<bool>);
+
+impl ShutdownSignal {
+    pub(crate) fn new(receiver: watch::Receiver<bool>) -> ShutdownSignal {
+        ShutdownSignal(receiver)
+    }
+
+    /// True once the connection has started draining.
+    pub fn is_draining(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when the connection starts draining (at once if it already has, or if it is
+    /// gone).
+    pub async fn draining(&self) {
+        let mut receiver = self.0.clone();
+        let _ = receiver.wait_for(|draining| *draining).await;
+    }
+}
+
+/// Per-service overrides of the server's message size limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServiceLimits {
+    /// The largest request message the service accepts.
+    pub max_decoding_message_size: Option<usize>,
+    /// The largest response message the service sends.
+    pub max_encoding_message_size: Option<usize>,
+}
+
+impl ServerCall {
+    /// Applies a service's own limits over the server's.
+    pub fn with_limits(mut self, limits: &ServiceLimits) -> ServerCall {
+        if let Some(max) = limits.max_decoding_message_size {
+            self.limits.max_decoding_message_size = max;
+        }
+        if let Some(max) = limits.max_encoding_message_size {
+            self.limits.max_encoding_message_size = max;
+        }
+        self
+    }
 }
 
 /// Why a handler did not produce its outcome.
@@ -133,7 +189,6 @@ fn send_trailers_only(respond: &mut Responder, status: &Status) {
 }
 
 /// What the call knows besides its messages, kept for answering it.
-#[derive(Clone, Copy)]
 struct CallInfo {
     deadline: Option<Instant>,
     remote_addr: Option<SocketAddr>,
@@ -141,17 +196,20 @@ struct CallInfo {
     receive: ReceiveMessages,
     accepted: EncodingSet,
     send_compression: Option<CompressionEncoding>,
+    shutdown: ShutdownSignal,
 }
 
 impl CallInfo {
     fn request<T>(&self, metadata: Metadata, message: T, compressed: bool) -> Request<T> {
-        Request::from_parts(
+        let mut request = Request::from_parts(
             metadata,
             message,
             self.deadline,
             self.remote_addr,
             compressed,
-        )
+        );
+        request.set_shutdown_signal(self.shutdown.clone());
+        request
     }
 
     /// How to send the response: the call's own compression or the server's, if the client
@@ -181,6 +239,7 @@ impl ServerCall {
             },
             accepted: self.accepted,
             send_compression: self.send_compression,
+            shutdown: self.shutdown,
         };
         (
             Metadata::from_headers(self.metadata),

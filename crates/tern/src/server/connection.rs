@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::{sleep, Instant};
 
-use super::{handle_stream, io, Routes, Shared};
+use super::{handle_stream, io, Routes, Shared, ShutdownSignal};
 use crate::transport::server::ServerConnection;
 
 /// The connection-level timers, as the server builder set them.
@@ -116,6 +116,8 @@ pub(super) async fn serve_connection<R, IO>(
     let mut grace = pin!(sleep(Duration::ZERO));
     grace.as_mut().reset(never());
     let mut draining = false;
+    // Tells the handlers on this connection when it starts draining.
+    let (drain_tx, drain_rx) = watch::channel(false);
 
     loop {
         tokio::select! {
@@ -124,8 +126,9 @@ pub(super) async fn serve_connection<R, IO>(
                     let shared = shared.clone();
                     activity.active.fetch_add(1, Ordering::AcqRel);
                     let guard = StreamGuard(activity.clone());
+                    let shutdown = ShutdownSignal::new(drain_rx.clone());
                     tokio::spawn(async move {
-                        handle_stream(stream, remote, &shared).await;
+                        handle_stream(stream, remote, &shared, shutdown).await;
                         drop(guard);
                     });
                 }
@@ -138,12 +141,14 @@ pub(super) async fn serve_connection<R, IO>(
             _ = shutdown.changed(), if !draining => {
                 tracing::debug!(%peer, "server shutting down: draining connection");
                 draining = true;
+                drain_tx.send_replace(true);
                 conn.graceful_shutdown();
                 grace.as_mut().reset(after(timers.shutdown_grace));
             }
             () = &mut age, if !draining => {
                 tracing::debug!(%peer, "max connection age reached: draining connection");
                 draining = true;
+                drain_tx.send_replace(true);
                 conn.graceful_shutdown();
                 grace.as_mut().reset(after(timers.max_age_grace));
             }

@@ -15,7 +15,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-pub use call::{client_streaming, server_streaming, streaming, unary, ServerCall};
+pub use call::{
+    client_streaming, server_streaming, streaming, unary, ServerCall, ServiceLimits, ShutdownSignal,
+};
 
 use crate::error::{Error, ErrorKind};
 use crate::metadata::check_binary_values;
@@ -360,6 +362,7 @@ async fn handle_stream<R: Routes>(
     mut stream: IncomingStream,
     remote: Option<SocketAddr>,
     shared: &Shared<R>,
+    shutdown: ShutdownSignal,
 ) {
     if stream.head.method != Method::POST {
         return reject_http(&mut stream, StatusCode::METHOD_NOT_ALLOWED);
@@ -405,6 +408,7 @@ async fn handle_stream<R: Routes>(
         limits: shared.server.limits,
         request_encoding,
         send_compression: shared.server.send_compression,
+        shutdown,
     };
     if let Some(value) = call.metadata.get(GRPC_TIMEOUT) {
         match timeout::parse(value.as_bytes()) {
