@@ -30,3 +30,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "interop matrix: Tern against grpc-go, grpc-java and grpcio, both directions"
+"$TERN_PYTHON" interop/run.py

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the interop peers into interop/.peers (git-ignored), pinned, from the package
+# registries: grpc-go's interop client and server (Go module proxy) and grpc-java's
+# (io.grpc:grpc-interop-testing and its dependencies, Maven Central). Fast when already there.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+peers="$here/../.peers"
+GRPC_GO_VERSION=v1.85.0
+GRPC_JAVA_VERSION=1.79.0
+mkdir -p "$peers/bin"
+
+stamp="$peers/go-$GRPC_GO_VERSION"
+if [ ! -e "$stamp" ]; then
+    echo "installing grpc-go $GRPC_GO_VERSION interop client and server"
+    gobin="$(mktemp -d)"
+    GOBIN="$gobin" GOFLAGS=-mod=mod go install \
+        "google.golang.org/grpc/interop/client@$GRPC_GO_VERSION" \
+        "google.golang.org/grpc/interop/server@$GRPC_GO_VERSION"
+    mv "$gobin/client" "$peers/bin/go-interop-client"
+    mv "$gobin/server" "$peers/bin/go-interop-server"
+    rm -rf "$gobin"
+    touch "$stamp"
+fi
+
+stamp="$peers/java-$GRPC_JAVA_VERSION"
+if [ ! -e "$stamp" ]; then
+    echo "installing grpc-java $GRPC_JAVA_VERSION interop client and server"
+    rm -rf "$peers/java"
+    mkdir -p "$peers/java"
+    (cd "$here/java" && mvn -q -B package -Dgrpc.version="$GRPC_JAVA_VERSION" \
+        -Dpeers.dir="$peers/java")
+    for role in client:TestServiceClient server:TestServiceServer; do
+        cat > "$peers/bin/java-interop-${role%%:*}" <<SCRIPT
+#!/usr/bin/env bash
+exec java -cp '$peers/java/lib/*' io.grpc.testing.integration.${role##*:} "\$@"
+SCRIPT
+        chmod +x "$peers/bin/java-interop-${role%%:*}"
+    done
+    touch "$stamp"
+fi
