@@ -20,7 +20,28 @@ use probe::{CountRequest, EchoReply, EchoRequest, Number};
 #[derive(Debug, Default)]
 pub struct ProbeService;
 
+/// Echo handlers running right now, across every probe server in the process: a cancelled
+/// call's handler must be dropped, and this count shows it.
+pub static HANDLERS_IN_FLIGHT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+struct InFlight;
+
+impl InFlight {
+    fn new() -> InFlight {
+        HANDLERS_IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        HANDLERS_IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 async fn echo(request: EchoRequest, probe_header: String) -> Result<EchoReply, Status> {
+    let _in_flight = InFlight::new();
     if request.sleep_ms > 0 {
         tokio::time::sleep(Duration::from_millis(request.sleep_ms.into())).await;
     }
@@ -28,9 +49,10 @@ async fn echo(request: EchoRequest, probe_header: String) -> Result<EchoReply, S
         panic!("the probe was asked to panic");
     }
     if request.fail_code != 0 {
-        return Err(Status::new(
+        return Err(Status::with_details(
             Code::from_i32(request.fail_code),
             request.fail_message,
+            request.fail_details.into(),
         ));
     }
     Ok(EchoReply {
@@ -138,7 +160,11 @@ impl Probe for ProbeService {
         tokio::spawn(async move {
             loop {
                 let reply = match requests.message().await {
-                    Ok(Some(request)) => echo(request, String::new()).await,
+                    // Stop working for a caller that has gone.
+                    Ok(Some(request)) => tokio::select! {
+                        reply = echo(request, String::new()) => reply,
+                        () = tx.closed() => break,
+                    },
                     Ok(None) => break,
                     Err(status) => Err(status),
                 };

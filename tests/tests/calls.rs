@@ -330,3 +330,74 @@ async fn deadline_bounds_a_whole_stream_not_only_its_start() {
     let status = replies.message().await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
 }
+
+#[tokio::test]
+async fn status_details_reach_the_client() {
+    let client = client().await;
+    let status = client
+        .echo(EchoRequest {
+            fail_code: Code::FailedPrecondition as i32,
+            fail_message: "see details".into(),
+            fail_details: vec![0x08, 0x09, 0xff, 0x00],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(&status.details()[..], &[0x08, 0x09, 0xff, 0x00]);
+}
+
+#[tokio::test]
+async fn receive_limit_applies_to_every_message_of_a_stream() {
+    // Client to server: the third message of a client stream is over the server's 1 MiB limit.
+    let client = client().await;
+    let numbers = Items(
+        vec![
+            EchoRequest::default(),
+            EchoRequest::default(),
+            EchoRequest {
+                payload: vec![0; 2 * 1024 * 1024],
+                ..Default::default()
+            },
+        ]
+        .into(),
+    );
+    let mut replies = client.chat(numbers).await.unwrap().into_inner();
+    let mut outcome = Ok(());
+    loop {
+        match replies.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(status) => {
+                outcome = Err(status);
+                break;
+            }
+        }
+    }
+    assert_eq!(outcome.unwrap_err().code(), Code::ResourceExhausted);
+
+    // Server to client: a response stream message over the client's limit.
+    let addr = start_probe_server().await;
+    let small = ProbeClient::connect(&format!("http://{addr}"))
+        .await
+        .unwrap()
+        .max_decoding_message_size(10);
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tx.send(EchoRequest {
+        message: "short".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    tx.send(EchoRequest {
+        message: "a message longer than ten bytes".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    let mut replies = small.chat(ReceiverStream(rx)).await.unwrap().into_inner();
+    assert_eq!(replies.message().await.unwrap().unwrap().message, "short");
+    let status = replies.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+}

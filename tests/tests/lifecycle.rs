@@ -355,3 +355,44 @@ async fn a_service_can_lower_the_servers_receive_limit() {
     assert_eq!(status.code(), Code::ResourceExhausted);
     client.echo(echo("small")).await.unwrap();
 }
+
+#[tokio::test]
+async fn http2_settings_apply_on_both_sides() {
+    let server = tern::Server::builder()
+        .max_frame_size(1 << 20)
+        .initial_stream_window_size(64 * 1024)
+        .initial_connection_window_size(128 * 1024)
+        .max_concurrent_streams(Some(4));
+    let (addr, _stop, _task) = serve(server).await;
+    let channel = Channel::builder(&format!("http://{addr}"))
+        .unwrap()
+        .max_frame_size(1 << 20)
+        .initial_stream_window_size(64 * 1024)
+        .initial_connection_window_size(128 * 1024)
+        .connect()
+        .await
+        .unwrap();
+    let client = ProbeClient::new(channel);
+    // More calls than the stream limit, each larger than the windows: they queue and complete.
+    let calls: Vec<_> = (0..16)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let reply = client
+                    .echo(EchoRequest {
+                        message: i.to_string(),
+                        payload: vec![1; 300 * 1024],
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(reply.payload.len(), 300 * 1024);
+                assert_eq!(reply.message, i.to_string());
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+}

@@ -105,6 +105,12 @@ impl ChannelBuilder {
         self
     }
 
+    /// The largest HTTP/2 frame payload this client accepts (default 16 KiB; at most 16 MiB).
+    pub fn max_frame_size(mut self, size: u32) -> ChannelBuilder {
+        self.settings.max_frame_size = size;
+        self
+    }
+
     /// The largest header block accepted from the server (default 16 KiB).
     pub fn max_header_list_size(mut self, size: u32) -> ChannelBuilder {
         self.settings.max_header_list_size = size;

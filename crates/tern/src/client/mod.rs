@@ -8,13 +8,13 @@ mod channel;
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use http::header::{CONTENT_TYPE, USER_AGENT as USER_AGENT_NAME};
 use http::uri::{PathAndQuery, Uri};
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::oneshot;
 
 pub use channel::{Channel, ChannelBuilder};
@@ -32,6 +32,7 @@ use crate::protocol::timeout;
 use crate::request::{Compression, Request, Response};
 use crate::status::{Code, Status};
 use crate::streaming::{Canceller, Streaming};
+use crate::transport::client::StartError;
 use crate::transport::{RecvBody, SendBody};
 
 /// Calls methods on a channel. Generated clients wrap one; it is cheap to clone.
@@ -87,22 +88,25 @@ impl Client {
         }
     }
 
+    /// The request head of one attempt at a call; built anew for each attempt, with the time
+    /// left before the deadline.
     fn head(
         &self,
-        path: PathAndQuery,
-        metadata: Metadata,
-        timeout: Option<Duration>,
+        path: &PathAndQuery,
+        metadata: &Metadata,
+        deadline: Option<Instant>,
         sender: &SendMessages,
     ) -> http::Request<()> {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.channel.scheme().clone());
         parts.authority = Some(self.channel.authority().clone());
-        parts.path_and_query = Some(path);
+        parts.path_and_query = Some(path.clone());
         let mut head = http::Request::new(());
         *head.method_mut() = Method::POST;
         // Scheme, authority and a path always make a valid URI.
         *head.uri_mut() = Uri::from_parts(parts).unwrap_or_default();
-        let mut headers = metadata.into_headers();
+        let mut headers = HeaderMap::with_capacity(6 + metadata.len());
+        metadata.write_to(&mut headers);
         headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
         headers.insert(TE, TRAILERS);
         headers.insert(USER_AGENT_NAME, USER_AGENT);
@@ -113,8 +117,9 @@ impl Client {
                 http::HeaderValue::from_static(encoding.name()),
             );
         }
-        if let Some(timeout) = timeout {
-            if let Ok(value) = http::HeaderValue::from_str(&timeout::format(timeout)) {
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Ok(value) = http::HeaderValue::from_str(&timeout::format(left)) {
                 headers.insert(GRPC_TIMEOUT, value);
             }
         }
@@ -133,11 +138,11 @@ impl Client {
         let sender = self.sender(compression);
         let body = sender.encode(&codec, &message)?;
         drop(message);
-        let head = self.head(path, metadata, timeout, &sender);
+        let deadline = timeout.map(|t| Instant::now() + t);
         with_deadline(timeout, async {
-            let (pending, mut send) = self.channel.start(head).await?;
-            send.send_now(body, true)?;
-            let (head, recv) = pending.head().await?;
+            let (head, recv, _) = self
+                .send_replayable(&path, &metadata, deadline, &sender, body)
+                .await?;
             read_unary(
                 check_head(head, recv, self.max_decoding_message_size)?,
                 &codec,
@@ -145,6 +150,35 @@ impl Client {
             .await
         })
         .await
+    }
+
+    /// Sends a call whose whole request is in `body`, and waits for the response head. A stream
+    /// the server refused unprocessed (REFUSED_STREAM, as when calls outrun the server's stream
+    /// limit on a new connection) is sent again: the encoded request is shared bytes, so a
+    /// replay costs no copy and needs nothing of the user's message type.
+    async fn send_replayable(
+        &self,
+        path: &PathAndQuery,
+        metadata: &Metadata,
+        deadline: Option<Instant>,
+        sender: &SendMessages,
+        body: Bytes,
+    ) -> Result<(http::response::Parts, RecvBody, SendBody), Status> {
+        const MAX_ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            let head = self.head(path, metadata, deadline, sender);
+            let (pending, mut send) = self.channel.start(head).await?;
+            send.send_now(body.clone(), true)?;
+            match pending.head().await {
+                Ok((head, recv)) => return Ok((head, recv, send)),
+                Err(StartError::Refused(status)) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(%status, attempt, "stream refused unprocessed; sending again");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Calls a server-streaming method: the response messages arrive on the returned stream.
@@ -158,14 +192,18 @@ impl Client {
         let sender = self.sender(compression);
         let body = sender.encode(&codec, &message)?;
         drop(message);
-        let head = self.head(path, metadata, timeout, &sender);
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = timeout.map(|t| Instant::now() + t);
         with_deadline(timeout, async {
-            let (pending, mut send) = self.channel.start(head).await?;
-            send.send_now(body, true)?;
-            let (head, recv) = pending.head().await?;
+            let (head, recv, send) = self
+                .send_replayable(&path, &metadata, deadline, &sender, body)
+                .await?;
             let head = check_head(head, recv, self.max_decoding_message_size)?;
-            Ok(self.stream(head, &codec, Canceller::Stream(send), deadline))
+            Ok(self.stream(
+                head,
+                &codec,
+                Canceller::Stream(send),
+                deadline.map(Into::into),
+            ))
         })
         .await
     }
@@ -183,7 +221,8 @@ impl Client {
     {
         let (metadata, messages, timeout, compression) = request.into_parts();
         let sender = self.sender(compression);
-        let head = self.head(path, metadata, timeout, &sender);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let head = self.head(&path, &metadata, deadline, &sender);
         with_deadline(timeout, async {
             let (pending, send) = self.channel.start(head).await?;
             let _guard = spawn_sender(send, messages, codec.clone(), sender);
@@ -213,8 +252,8 @@ impl Client {
     {
         let (metadata, messages, timeout, compression) = request.into_parts();
         let sender = self.sender(compression);
-        let head = self.head(path, metadata, timeout, &sender);
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let head = self.head(&path, &metadata, deadline, &sender);
         // Returns as soon as the stream is open: a server may hold its response headers until
         // it has a first request to answer, and the caller may be waiting to send it.
         let (pending, send) = with_deadline(timeout, self.channel.start(head)).await?;
@@ -222,7 +261,7 @@ impl Client {
         let limit = self.max_decoding_message_size;
         let stream = Streaming::awaiting_head(pending, limit, stream_decoder(&codec))
             .with_canceller(Canceller::Guard(guard))
-            .with_deadline(deadline);
+            .with_deadline(deadline.map(Into::into));
         Ok(Response::new(stream))
     }
 

@@ -160,6 +160,13 @@ impl Server {
         self
     }
 
+    /// The largest HTTP/2 frame payload this server accepts (default 16 KiB, the HTTP/2
+    /// minimum; at most 16 MiB).
+    pub fn max_frame_size(mut self, size: u32) -> Server {
+        self.http2.max_frame_size = size;
+        self
+    }
+
     /// The largest header block accepted (default 16 KiB).
     pub fn max_header_list_size(mut self, size: u32) -> Server {
         self.http2.max_header_list_size = size;

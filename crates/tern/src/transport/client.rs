@@ -29,6 +29,23 @@ pub(crate) struct PendingResponse {
     inner: h2::client::ResponseFuture,
 }
 
+/// Why a stream got no response head.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    /// The server refused the stream without processing it: safe to send again.
+    Refused(Status),
+    /// Anything else.
+    Failed(Status),
+}
+
+impl From<StartError> for Status {
+    fn from(e: StartError) -> Status {
+        match e {
+            StartError::Refused(status) | StartError::Failed(status) => status,
+        }
+    }
+}
+
 /// PINGs to send on an idle link, and how long to wait for each answer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Keepalive {
@@ -113,8 +130,16 @@ impl PendingResponse {
         })
     }
 
-    pub(crate) async fn head(self) -> Result<(http::response::Parts, RecvBody), Status> {
-        let response = self.inner.await.map_err(status_from_h2)?;
+    /// The response head; `Refused` when the server refused the stream before processing it
+    /// (REFUSED_STREAM), which makes the call safe to send again.
+    pub(crate) async fn head(self) -> Result<(http::response::Parts, RecvBody), StartError> {
+        let response = self.inner.await.map_err(|e| {
+            if e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                StartError::Refused(status_from_h2(e))
+            } else {
+                StartError::Failed(status_from_h2(e))
+            }
+        })?;
         let (head, body) = response.into_parts();
         Ok((head, RecvBody::new(body)))
     }
