@@ -27,7 +27,7 @@ if [ ! -e "$stamp" ]; then
     echo "installing grpc-java $GRPC_JAVA_VERSION interop client and server"
     rm -rf "$peers/java"
     mkdir -p "$peers/java"
-    (cd "$here/java" && mvn -q -B package -Dgrpc.version="$GRPC_JAVA_VERSION" \
+    (cd "$here/java" && mvn -q -B -Dstyle.color=never package -Dgrpc.version="$GRPC_JAVA_VERSION" \
         -Dpeers.dir="$peers/java")
     for role in client:TestServiceClient server:TestServiceServer; do
         cat > "$peers/bin/java-interop-${role%%:*}" <<SCRIPT
