@@ -92,3 +92,26 @@ mod tests {
         assert_eq!(decode(b"%FF"), "\u{fffd}");
     }
 }
+
+#[cfg(test)]
+mod randomized {
+    use super::*;
+
+    #[test]
+    fn every_byte_sequence_decodes_without_panic_and_text_round_trips() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let len = (next() % 24) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let _ = decode(&bytes);
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            assert_eq!(decode(encode(&text).as_bytes()), text);
+        }
+    }
+}

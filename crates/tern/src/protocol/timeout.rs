@@ -121,3 +121,26 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod randomized {
+    use super::*;
+
+    #[test]
+    fn arbitrary_values_never_panic() {
+        let alphabet = b"0123456789HMSmunx -";
+        let mut state = 7u64;
+        for _ in 0..5_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (state >> 60) as usize;
+            let value: Vec<u8> = (0..len)
+                .map(|i| alphabet[((state >> (i * 4)) % alphabet.len() as u64) as usize])
+                .collect();
+            if let Ok(d) = parse(&value) {
+                assert!(d <= Duration::from_secs(99_999_999 * 3600));
+            }
+        }
+    }
+}
