@@ -371,12 +371,7 @@ mod randomized {
             let mut decoder = FrameDecoder::new(rng.below(100));
             for chunk in bytes.chunks(1 + rng.below(8)) {
                 decoder.push(Bytes::copy_from_slice(chunk));
-                loop {
-                    match decoder.decode() {
-                        Ok(Some(_)) => continue,
-                        Ok(None) | Err(_) => break,
-                    }
-                }
+                while let Ok(Some(_)) = decoder.decode() {}
             }
             let _ = decoder.finish();
         }
