@@ -1,5 +1,5 @@
 """Runs the gRPC interop test matrix: every case, in both directions, between Tern and each peer
-(grpc-go, grpc-java, and a grpcio driver of our own), plus Tern against Tern.
+(grpc-go, grpc-java, and grpcio and grpc-js drivers of our own), plus Tern against Tern.
 
 Usage: python interop/run.py [--pairs tern:go,go:tern,...] [--cases a,b] [--skip-install]
 A pair is CLIENT:SERVER. Prints a table of case x pair -> pass / FAIL / n/a and exits non-zero
@@ -63,6 +63,7 @@ CLIENT_CASES = {
         "rpc_soak",
         "channel_soak",
     },
+    "node": set(CASES) - COMPRESSION_CASES - {"rpc_soak", "channel_soak"},
 }
 
 # Cases a server implementation does not serve, and why.
@@ -83,6 +84,10 @@ SERVER_GAPS = {
         case: "grpcio's server API cannot see or set per-message compression"
         for case in COMPRESSION_CASES
     },
+    "node": {
+        case: "grpc-js's server API cannot see or set per-message compression"
+        for case in COMPRESSION_CASES
+    },
 }
 
 DEFAULT_PAIRS = [
@@ -90,9 +95,11 @@ DEFAULT_PAIRS = [
     ("go", "tern"),
     ("java", "tern"),
     ("python", "tern"),
+    ("node", "tern"),
     ("tern", "go"),
     ("tern", "java"),
     ("tern", "python"),
+    ("tern", "node"),
 ]
 
 
@@ -104,6 +111,7 @@ def server_command(impl, port):
         "java": [str(PEERS / "java-interop-server"), f"--port={port}", "--use_tls=false"],
         "python": [str(PYTHON), str(ROOT / "interop" / "python" / "interop_server.py"),
                    f"--port={port}"],
+        "node": ["node", str(ROOT / "interop" / "node" / "interop_server.js"), f"--port={port}"],
     }[impl]
 
 
@@ -117,6 +125,7 @@ def client_command(impl, port, case):
         "go": [str(PEERS / "go-interop-client")],
         "java": [str(PEERS / "java-interop-client")],
         "python": [str(PYTHON), str(ROOT / "interop" / "python" / "interop_client.py")],
+        "node": ["node", str(ROOT / "interop" / "node" / "interop_client.js")],
     }[impl] + flags
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the interop peers into interop/.peers (git-ignored), pinned, from the package
-# registries: grpc-go's interop client and server (Go module proxy) and grpc-java's
-# (io.grpc:grpc-interop-testing and its dependencies, Maven Central). Fast when already there.
+# Installs the interop peers, pinned, from the package registries: grpc-go's interop client and
+# server (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
+# Maven Central) into interop/.peers, and @grpc/grpc-js for our Node driver (npm, from
+# interop/node/package-lock.json). All git-ignored; fast when already there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 peers="$here/../.peers"
@@ -36,5 +37,13 @@ exec java -cp '$peers/java/lib/*' io.grpc.testing.integration.${role##*:} "\$@"
 SCRIPT
         chmod +x "$peers/bin/java-interop-${role%%:*}"
     done
+    touch "$stamp"
+fi
+
+node_dir="$here/../node"
+stamp="$node_dir/node_modules/.installed-$(sha256sum "$node_dir/package-lock.json" | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    echo "installing @grpc/grpc-js for the Node interop driver"
+    (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
     touch "$stamp"
 fi
