@@ -192,7 +192,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", help="comma-separated CLIENT:SERVER pairs")
     parser.add_argument("--cases", help="comma-separated cases")
-    parser.add_argument("--skip-install", action="store_true")
+    parser.add_argument("--skip-install", action="store_true",
+                        help="the peers are installed already (interop/peers/install.sh)")
     args = parser.parse_args()
     pairs = DEFAULT_PAIRS
     if args.pairs:
@@ -201,10 +202,9 @@ def main():
 
     if not args.skip_install:
         subprocess.run([str(ROOT / "interop" / "peers" / "install.sh")], check=True)
-        subprocess.run([str(ROOT / "interop" / "python" / "gen_stubs.sh"), str(PYTHON)],
-                       check=True)
-        subprocess.run(["cargo", "build", "--quiet", "-p", "tern-interop", "--bins"],
-                       cwd=ROOT, check=True)
+    subprocess.run([str(ROOT / "interop" / "python" / "gen_stubs.sh"), str(PYTHON)], check=True)
+    subprocess.run(["cargo", "build", "--quiet", "-p", "tern-interop", "--bins"], cwd=ROOT,
+                   check=True)
 
     results = {}
     for client, server in pairs:

@@ -19,6 +19,10 @@ step "generating Python stubs for examples/hello"
     --python_out=examples/hello/python --grpc_python_out=examples/hello/python \
     examples/hello/proto/hello.proto
 
+step "installing the peers: grpc-go, grpc-java, grpc-js, grpc_health_probe (interop/peers/install.sh)"
+interop/peers/install.sh
+export TERN_PEERS="$PWD/interop/.peers/bin"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -32,4 +36,4 @@ step "cargo test"
 cargo test --workspace --locked
 
 step "interop matrix: Tern against grpc-go, grpc-java and grpcio, both directions"
-"$TERN_PYTHON" interop/run.py
+"$TERN_PYTHON" interop/run.py --skip-install

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the interop peers, pinned, from the package registries: grpc-go's interop client and
-# server (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
+# server and grpc_health_probe (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
 # Maven Central) into interop/.peers, and @grpc/grpc-js for our Node driver (npm, from
 # interop/node/package-lock.json). All git-ignored; fast when already there.
 set -euo pipefail
@@ -8,6 +8,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 peers="$here/../.peers"
 GRPC_GO_VERSION=v1.85.0
 GRPC_JAVA_VERSION=1.79.0
+GRPC_HEALTH_PROBE_VERSION=v0.4.61
 mkdir -p "$peers/bin"
 
 stamp="$peers/go-$GRPC_GO_VERSION"
@@ -20,6 +21,15 @@ if [ ! -e "$stamp" ]; then
     mv "$gobin/client" "$peers/bin/go-interop-client"
     mv "$gobin/server" "$peers/bin/go-interop-server"
     rm -rf "$gobin"
+    touch "$stamp"
+fi
+
+stamp="$peers/grpc-health-probe-$GRPC_HEALTH_PROBE_VERSION"
+if [ ! -e "$stamp" ]; then
+    echo "installing grpc_health_probe $GRPC_HEALTH_PROBE_VERSION"
+    GOBIN="$peers/bin" GOFLAGS=-mod=mod go install \
+        "github.com/grpc-ecosystem/grpc-health-probe@$GRPC_HEALTH_PROBE_VERSION"
+    mv "$peers/bin/grpc-health-probe" "$peers/bin/grpc_health_probe"
     touch "$stamp"
 fi
 

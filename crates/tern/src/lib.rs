@@ -36,6 +36,9 @@
 
 #![warn(missing_docs)]
 
+// Generated code names the runtime `::tern`, inside this crate too (the services it ships).
+extern crate self as tern;
+
 pub mod client;
 pub mod codec;
 mod error;
@@ -44,6 +47,7 @@ mod metadata;
 pub mod protocol;
 mod request;
 pub mod server;
+pub mod services;
 mod status;
 mod streaming;
 mod transport;

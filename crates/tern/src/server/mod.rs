@@ -29,6 +29,8 @@ use crate::protocol::headers::{
     GRPC_TIMEOUT,
 };
 use crate::protocol::timeout;
+use crate::services::health::proto::health_server::HealthServer;
+use crate::services::health::{HealthReporter, HealthService};
 use crate::status::Status;
 use crate::transport::server::IncomingStream;
 use crate::transport::Http2Settings;
@@ -97,6 +99,8 @@ pub struct Server {
     send_compression: Option<CompressionEncoding>,
     timers: ConnectionTimers,
     preface_timeout: Duration,
+    /// Set NOT_SERVING when shutdown starts.
+    health: Option<HealthReporter>,
 }
 
 impl Default for Server {
@@ -109,6 +113,7 @@ impl Default for Server {
             },
             send_compression: None,
             timers: ConnectionTimers::default(),
+            health: None,
             preface_timeout: Duration::from_secs(10),
         }
     }
@@ -221,6 +226,17 @@ impl Server {
             routes: (service, ()),
         }
     }
+
+    /// Serves health checking (`grpc.health.v1.Health`) from `health`, and marks everything
+    /// NOT_SERVING there when the server starts shutting down.
+    pub fn with_health(
+        mut self,
+        health: HealthReporter,
+    ) -> Router<(HealthServer<HealthService>, ())> {
+        let service = health.service();
+        self.health = Some(health);
+        self.add_service(service)
+    }
 }
 
 /// A server with its services, ready to serve.
@@ -237,6 +253,17 @@ impl<R: Routes> Router<R> {
             server: self.server,
             routes: (service, self.routes),
         }
+    }
+
+    /// Serves health checking (`grpc.health.v1.Health`) from `health`, and marks everything
+    /// NOT_SERVING there when the server starts shutting down.
+    pub fn with_health(
+        mut self,
+        health: HealthReporter,
+    ) -> Router<(HealthServer<HealthService>, R)> {
+        let service = health.service();
+        self.server.health = Some(health);
+        self.add_service(service)
     }
 
     /// Listens on `addr` and serves until the process ends.
@@ -320,6 +347,9 @@ impl<R: Routes> Router<R> {
             });
         }
         drop(listener);
+        if let Some(health) = &shared.server.health {
+            health.set_all_not_serving();
+        }
         let _ = shutdown_tx.send(true);
         drop(done_tx);
         let _ = done_rx.recv().await;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use clap::Parser;
 use hello::hello::hello_server::HelloServer;
 use hello::Greeter;
+use tern::services::health::HealthReporter;
 use tern::Server;
 
 #[derive(Parser)]
@@ -26,8 +27,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    // Health checking for probes and load balancers: NOT_SERVING once shutdown starts.
+    let health = HealthReporter::new();
+    health.set_serving("hello.Hello");
     Server::builder()
         .add_service(HelloServer::new(Greeter))
+        .with_health(health)
         .serve_listener(listener, shutdown)
         .await?;
     Ok(())
