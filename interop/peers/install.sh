@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the interop peers, pinned, from the package registries: grpc-go's interop client and
-# server and grpc_health_probe (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
+# server, grpc_health_probe and grpcurl (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
 # Maven Central) into interop/.peers, and @grpc/grpc-js for our Node driver (npm, from
 # interop/node/package-lock.json). All git-ignored; fast when already there.
 set -euo pipefail
@@ -9,6 +9,7 @@ peers="$here/../.peers"
 GRPC_GO_VERSION=v1.85.0
 GRPC_JAVA_VERSION=1.79.0
 GRPC_HEALTH_PROBE_VERSION=v0.4.61
+GRPCURL_VERSION=v1.9.3
 mkdir -p "$peers/bin"
 
 stamp="$peers/go-$GRPC_GO_VERSION"
@@ -30,6 +31,14 @@ if [ ! -e "$stamp" ]; then
     GOBIN="$peers/bin" GOFLAGS=-mod=mod go install \
         "github.com/grpc-ecosystem/grpc-health-probe@$GRPC_HEALTH_PROBE_VERSION"
     mv "$peers/bin/grpc-health-probe" "$peers/bin/grpc_health_probe"
+    touch "$stamp"
+fi
+
+stamp="$peers/grpcurl-$GRPCURL_VERSION"
+if [ ! -e "$stamp" ]; then
+    echo "installing grpcurl $GRPCURL_VERSION"
+    GOBIN="$peers/bin" GOFLAGS=-mod=mod go install \
+        "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
     touch "$stamp"
 fi
 

@@ -27,6 +27,9 @@ use std::path::{Path, PathBuf};
 
 pub use prost_build;
 
+/// The file, in the output directory, that holds the encoded descriptors of what was compiled.
+pub const DESCRIPTOR_SET_FILE: &str = "tern_descriptor_set.bin";
+
 /// Why code generation failed.
 #[derive(Debug)]
 pub struct Error {
@@ -98,7 +101,9 @@ impl Builder {
         self
     }
 
-    /// Also writes the encoded `FileDescriptorSet` of the compiled files and their imports here.
+    /// Writes the encoded `FileDescriptorSet` of the compiled files and their imports here,
+    /// instead of `$OUT_DIR/tern_descriptor_set.bin` (where `tern::include_descriptor_set!()`
+    /// finds it).
     pub fn file_descriptor_set_path(mut self, path: impl Into<PathBuf>) -> Builder {
         self.file_descriptor_set_path = Some(path.into());
         self
@@ -136,10 +141,17 @@ impl Builder {
         };
         std::fs::create_dir_all(&out_dir)
             .map_err(|e| Error::new(format!("cannot create {}: {e}", out_dir.display())))?;
-        if let Some(path) = &self.file_descriptor_set_path {
+        // The descriptors of the compiled files and their imports, for server reflection:
+        // `tern::include_descriptor_set!()` embeds the default one.
+        let descriptor_set = self
+            .file_descriptor_set_path
+            .clone()
+            .unwrap_or_else(|| out_dir.join(DESCRIPTOR_SET_FILE));
+        {
             use prost::Message as _;
-            std::fs::write(path, files.encode_to_vec())
-                .map_err(|e| Error::new(format!("cannot write {}: {e}", path.display())))?;
+            std::fs::write(&descriptor_set, files.encode_to_vec()).map_err(|e| {
+                Error::new(format!("cannot write {}: {e}", descriptor_set.display()))
+            })?;
         }
         let mut config = prost_build::Config::new();
         config

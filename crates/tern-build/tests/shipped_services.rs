@@ -3,27 +3,51 @@
 
 use std::path::Path;
 
+/// (proto, generated module, descriptor file) for each shipped service.
+const SHIPPED: [(&str, &str, &str); 3] = [
+    (
+        "grpc/health/v1/health.proto",
+        "grpc.health.v1.rs",
+        "health.bin",
+    ),
+    (
+        "grpc/reflection/v1/reflection.proto",
+        "grpc.reflection.v1.rs",
+        "reflection_v1.bin",
+    ),
+    (
+        "grpc/reflection/v1alpha/reflection.proto",
+        "grpc.reflection.v1alpha.rs",
+        "reflection_v1alpha.bin",
+    ),
+];
+
 #[test]
 fn checked_in_service_code_is_up_to_date() {
     let tern = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tern");
-    let out = std::env::temp_dir().join(format!("tern-build-check-{}", std::process::id()));
-    std::fs::create_dir_all(&out).unwrap();
-    tern_build::configure()
-        .out_dir(&out)
-        .emit_rerun_if_changed(false)
-        .compile(
-            &[tern.join("proto/grpc/health/v1/health.proto")],
-            &[tern.join("proto")],
-        )
-        .unwrap();
-    let fresh = std::fs::read_to_string(out.join("grpc.health.v1.rs")).unwrap();
-    let shipped =
-        std::fs::read_to_string(tern.join("src/services/generated/grpc.health.v1.rs")).unwrap();
-    let _ = std::fs::remove_dir_all(&out);
-    assert!(
-        fresh == shipped,
-        "crates/tern/src/services/generated is stale: run `cargo run -p tern-build --example \
-         generate -- crates/tern/src/services/generated crates/tern/proto \
-         crates/tern/proto/grpc/health/v1/health.proto`"
-    );
+    let shipped = tern.join("src/services/generated");
+    for (proto, module, descriptors) in SHIPPED {
+        let out = std::env::temp_dir().join(format!(
+            "tern-build-check-{}-{descriptors}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&out).unwrap();
+        tern_build::configure()
+            .out_dir(&out)
+            .file_descriptor_set_path(out.join(descriptors))
+            .emit_rerun_if_changed(false)
+            .compile(&[tern.join("proto").join(proto)], &[tern.join("proto")])
+            .unwrap();
+        for file in [module, descriptors] {
+            let fresh = std::fs::read(out.join(file)).unwrap();
+            let checked_in = std::fs::read(shipped.join(file)).unwrap();
+            assert!(
+                fresh == checked_in,
+                "crates/tern/src/services/generated/{file} is stale: run `cargo run -p \
+                 tern-build --example generate -- crates/tern/src/services/generated \
+                 crates/tern/proto {descriptors} crates/tern/proto/{proto}`"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
 }

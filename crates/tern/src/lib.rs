@@ -77,6 +77,19 @@ macro_rules! include_proto {
     };
 }
 
+/// The encoded descriptors (a `FileDescriptorSet`) of everything `tern-build` compiled for
+/// this crate, for [`services::reflection`].
+///
+/// ```ignore
+/// pub const FILE_DESCRIPTOR_SET: &[u8] = tern::include_descriptor_set!();
+/// ```
+#[macro_export]
+macro_rules! include_descriptor_set {
+    () => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/tern_descriptor_set.bin"))
+    };
+}
+
 /// What generated code uses. Not a stable API for hand-written code: it changes with `tern-build`.
 #[doc(hidden)]
 pub mod codegen {

@@ -6,6 +6,9 @@ pub mod hello {
     tern::include_proto!("hello");
 }
 
+/// The descriptors of hello.proto, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tern::include_descriptor_set!();
+
 use hello::hello_server::Hello;
 use hello::{HelloReply, HelloRequest};
 use tern::{Request, Response, Status};

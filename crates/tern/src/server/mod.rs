@@ -31,6 +31,14 @@ use crate::protocol::headers::{
 use crate::protocol::timeout;
 use crate::services::health::proto::health_server::HealthServer;
 use crate::services::health::{HealthReporter, HealthService};
+use crate::services::reflection::{Reflection, ReflectionV1, ReflectionV1alpha};
+
+type ReflectionV1Server =
+    crate::services::reflection::v1::server_reflection_server::ServerReflectionServer<ReflectionV1>;
+type ReflectionV1alphaServer =
+    crate::services::reflection::v1alpha::server_reflection_server::ServerReflectionServer<
+        ReflectionV1alpha,
+    >;
 use crate::status::Status;
 use crate::transport::server::IncomingStream;
 use crate::transport::Http2Settings;
@@ -264,6 +272,16 @@ impl<R: Routes> Router<R> {
         let service = health.service();
         self.server.health = Some(health);
         self.add_service(service)
+    }
+
+    /// Serves server reflection (`grpc.reflection.v1` and `v1alpha`) from `reflection`.
+    pub fn with_reflection(
+        self,
+        reflection: Reflection,
+    ) -> Router<(ReflectionV1alphaServer, (ReflectionV1Server, R))> {
+        let v1 = reflection.v1();
+        let v1alpha = reflection.v1alpha();
+        self.add_service(v1).add_service(v1alpha)
     }
 
     /// Listens on `addr` and serves until the process ends.

@@ -31,6 +31,9 @@ use crate::{Request, Response, Status};
 #[rustfmt::skip]
 pub mod proto {
     include!("generated/grpc.health.v1.rs");
+
+    /// The encoded descriptors of `grpc/health/v1/health.proto`, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/health.bin");
 }
 
 use proto::health_check_response::ServingStatus;

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use clap::Parser;
 use hello::hello::hello_server::HelloServer;
 use hello::Greeter;
-use tern::services::health::HealthReporter;
+use tern::services::health::{self, HealthReporter};
+use tern::services::reflection::Reflection;
 use tern::Server;
 
 #[derive(Parser)]
@@ -30,9 +31,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Health checking for probes and load balancers: NOT_SERVING once shutdown starts.
     let health = HealthReporter::new();
     health.set_serving("hello.Hello");
+    // Reflection, so that grpcurl and `tern` can list, describe and call it with no .proto.
+    let reflection = Reflection::new()
+        .register(hello::FILE_DESCRIPTOR_SET)?
+        .register(health::proto::FILE_DESCRIPTOR_SET)?;
     Server::builder()
         .add_service(HelloServer::new(Greeter))
         .with_health(health)
+        .with_reflection(reflection)
         .serve_listener(listener, shutdown)
         .await?;
     Ok(())
