@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use futures_core::Stream;
 
-use crate::client::{check_head, ResponseHead};
+use crate::client::{check_head, past_deadline, ResponseHead};
 use crate::message::{frame_error_status, ReceiveMessages};
 use crate::metadata::Metadata;
 use crate::protocol::frame::FrameDecoder;
@@ -217,6 +217,10 @@ impl<T> Streaming<T> {
 
     fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
         self.state = State::Done;
+        let status = match &self.deadline {
+            Some(deadline) => past_deadline(status, Some(deadline.deadline())),
+            None => status,
+        };
         Poll::Ready(Some(Err(status)))
     }
 

@@ -407,11 +407,29 @@ async fn with_deadline<T>(
     timeout: Option<Duration>,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
-    match timeout {
-        Some(timeout) => tokio::time::timeout(timeout, call)
-            .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
-        None => call.await,
+    let Some(timeout) = timeout else {
+        return call.await;
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    match tokio::time::timeout_at(deadline, call).await {
+        Ok(Err(status)) => Err(past_deadline(status, Some(deadline))),
+        Ok(ok) => ok,
+        Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
+    }
+}
+
+/// A call that failed once its deadline had passed failed because of it, however the failure
+/// arrived: a server whose own deadline fires first may just reset the stream (grpc-go sends
+/// RST_STREAM CANCEL), which would otherwise read as CANCELLED.
+pub(crate) fn past_deadline(status: Status, deadline: Option<tokio::time::Instant>) -> Status {
+    match deadline {
+        Some(deadline)
+            if tokio::time::Instant::now() >= deadline
+                && status.code() != Code::DeadlineExceeded =>
+        {
+            Status::deadline_exceeded(format!("deadline exceeded ({status})"))
+        }
+        _ => status,
     }
 }
 
