@@ -42,6 +42,14 @@ if [ ! -e "$stamp" ]; then
     touch "$stamp"
 fi
 
+# Our own small grpc-go server with grpc-go's health and reflection services (tests/go).
+stamp="$peers/go-health-reflection-server-$(sha256sum "$here/../../tests/go/healthserver/go.sum" | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    echo "building the grpc-go health and reflection server"
+    (cd "$here/../../tests/go/healthserver" && go build -o "$peers/bin/go-health-reflection-server" .)
+    touch "$stamp"
+fi
+
 stamp="$peers/java-$GRPC_JAVA_VERSION"
 if [ ! -e "$stamp" ]; then
     echo "installing grpc-java $GRPC_JAVA_VERSION interop client and server"

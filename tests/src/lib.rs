@@ -13,6 +13,9 @@ pub mod probe {
     tern::include_proto!("tern.probe");
 }
 
+/// The descriptors of probe.proto, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tern::include_descriptor_set!();
+
 use probe::probe_server::{Probe, ProbeServer};
 use probe::{CountRequest, EchoReply, EchoRequest, Number};
 

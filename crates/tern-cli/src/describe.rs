@@ -1,0 +1,204 @@
+//! `tern list` and `tern describe`: a server's services, methods and types, printed as `.proto`
+//! source.
+
+use std::fmt::Write as _;
+
+use prost_reflect::{
+    DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
+    ServiceDescriptor,
+};
+
+use crate::{connect, schema, Failure};
+
+async fn pool(
+    addr: &str,
+    symbol: &str,
+    protos: &[String],
+    includes: &[String],
+) -> Result<DescriptorPool, Failure> {
+    if !protos.is_empty() {
+        return schema::from_protos(protos, includes);
+    }
+    let channel = connect(addr).await?;
+    schema::pool_for_symbol(&channel, symbol).await
+}
+
+/// Lists services, or one service's methods.
+pub(crate) async fn list(
+    addr: &str,
+    service: Option<&str>,
+    protos: &[String],
+    includes: &[String],
+) -> Result<(), Failure> {
+    match service {
+        None if protos.is_empty() => {
+            let channel = connect(addr).await?;
+            for name in schema::list_services(&channel).await? {
+                println!("{name}");
+            }
+        }
+        None => {
+            let pool = schema::from_protos(protos, includes)?;
+            for s in pool.services() {
+                println!("{}", s.full_name());
+            }
+        }
+        Some(name) => {
+            let pool = pool(addr, name, protos, includes).await?;
+            let service = schema::service(&pool, name)?;
+            for m in service.methods() {
+                println!("{}.{}", service.full_name(), m.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Describes a symbol.
+pub(crate) async fn describe(
+    addr: &str,
+    symbol: &str,
+    protos: &[String],
+    includes: &[String],
+) -> Result<(), Failure> {
+    // A method is asked about through its service.
+    let lookup = match pool_symbol_kind(symbol) {
+        Some(service) => service,
+        None => symbol,
+    };
+    let pool = match pool(addr, lookup, protos, includes).await {
+        Err(_) if lookup != symbol => pool(addr, symbol, protos, includes).await?,
+        other => other?,
+    };
+    let text = if let Some(s) = pool.get_service_by_name(symbol) {
+        format!("{symbol} is a service:\n{}", service_text(&s))
+    } else if let Some(m) = pool.get_message_by_name(symbol) {
+        format!("{symbol} is a message:\n{}", message_text(&m, ""))
+    } else if let Some(e) = pool.get_enum_by_name(symbol) {
+        format!("{symbol} is an enum:\n{}", enum_text(&e, ""))
+    } else if let Some(m) = method(&pool, symbol) {
+        format!("{symbol} is a method:\n{}\n", method_text(&m))
+    } else {
+        let known: Vec<String> = pool
+            .services()
+            .map(|s| s.full_name().to_owned())
+            .chain(pool.all_messages().map(|m| m.full_name().to_owned()))
+            .collect();
+        return Err(Failure::not_found(symbol, &known));
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// For `pkg.Service.Method`, the service part.
+fn pool_symbol_kind(symbol: &str) -> Option<&str> {
+    symbol.rsplit_once('.').map(|(parent, _)| parent)
+}
+
+fn method(pool: &DescriptorPool, symbol: &str) -> Option<MethodDescriptor> {
+    let (service, method) = symbol.rsplit_once('.')?;
+    pool.get_service_by_name(service)?
+        .methods()
+        .find(|m| m.name() == method)
+}
+
+fn method_text(m: &MethodDescriptor) -> String {
+    let stream = |yes: bool| if yes { "stream " } else { "" };
+    format!(
+        "rpc {} ( {}.{} ) returns ( {}.{} );",
+        m.name(),
+        stream(m.is_client_streaming()),
+        m.input().full_name(),
+        stream(m.is_server_streaming()),
+        m.output().full_name()
+    )
+}
+
+fn service_text(s: &ServiceDescriptor) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "service {} {{", s.name());
+    for m in s.methods() {
+        let _ = writeln!(out, "  {}", method_text(&m));
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn kind_name(kind: &Kind) -> String {
+    match kind {
+        Kind::Message(m) => format!(".{}", m.full_name()),
+        Kind::Enum(e) => format!(".{}", e.full_name()),
+        Kind::Double => "double".into(),
+        Kind::Float => "float".into(),
+        Kind::Int32 => "int32".into(),
+        Kind::Int64 => "int64".into(),
+        Kind::Uint32 => "uint32".into(),
+        Kind::Uint64 => "uint64".into(),
+        Kind::Sint32 => "sint32".into(),
+        Kind::Sint64 => "sint64".into(),
+        Kind::Fixed32 => "fixed32".into(),
+        Kind::Fixed64 => "fixed64".into(),
+        Kind::Sfixed32 => "sfixed32".into(),
+        Kind::Sfixed64 => "sfixed64".into(),
+        Kind::Bool => "bool".into(),
+        Kind::String => "string".into(),
+        Kind::Bytes => "bytes".into(),
+    }
+}
+
+fn field_text(f: &FieldDescriptor) -> String {
+    let ty = if f.is_map() {
+        match f.kind() {
+            Kind::Message(entry) => format!(
+                "map<{}, {}>",
+                kind_name(&entry.map_entry_key_field().kind()),
+                kind_name(&entry.map_entry_value_field().kind())
+            ),
+            other => kind_name(&other),
+        }
+    } else if f.is_list() {
+        format!("repeated {}", kind_name(&f.kind()))
+    } else if f.field_descriptor_proto().proto3_optional() {
+        format!("optional {}", kind_name(&f.kind()))
+    } else {
+        kind_name(&f.kind())
+    };
+    format!("{ty} {} = {};", f.name(), f.number())
+}
+
+fn message_text(m: &MessageDescriptor, indent: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{indent}message {} {{", m.name());
+    let inner = format!("{indent}  ");
+    for f in m.fields() {
+        if f.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
+            continue;
+        }
+        let _ = writeln!(out, "{inner}{}", field_text(&f));
+    }
+    for o in m.oneofs().filter(|o| !o.is_synthetic()) {
+        let _ = writeln!(out, "{inner}oneof {} {{", o.name());
+        for f in o.fields() {
+            let _ = writeln!(out, "{inner}  {}", field_text(&f));
+        }
+        let _ = writeln!(out, "{inner}}}");
+    }
+    for nested in m.child_messages().filter(|n| !n.is_map_entry()) {
+        out.push_str(&message_text(&nested, &inner));
+    }
+    for e in m.child_enums() {
+        out.push_str(&enum_text(&e, &inner));
+    }
+    let _ = writeln!(out, "{indent}}}");
+    out
+}
+
+fn enum_text(e: &EnumDescriptor, indent: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{indent}enum {} {{", e.name());
+    for v in e.values() {
+        let _ = writeln!(out, "{indent}  {} = {};", v.name(), v.number());
+    }
+    let _ = writeln!(out, "{indent}}}");
+    out
+}

@@ -1,0 +1,337 @@
+//! `tern`: the gRPC command line. Call a method with JSON, list and describe a server's services,
+//! check its health, generate Rust code from `.proto` files.
+//!
+//! Exit codes: 0 on success; for a failed call, the gRPC status code (5 for NOT_FOUND, 14 for
+//! UNAVAILABLE, ...); 64 for bad arguments or input. `tern health` exits as grpc_health_probe
+//! does (0 serving, 2 connection failure, 3 RPC failure, 4 not serving).
+
+mod call;
+mod describe;
+mod schema;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tern::{Channel, Status};
+
+#[derive(Parser)]
+#[command(
+    name = "tern",
+    version,
+    about = "Call, list and describe gRPC services; check health; generate code"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the types come from: the server's reflection, or `.proto` files.
+#[derive(clap::Args, Clone, Default)]
+struct Protos {
+    /// A .proto file to read types from instead of asking the server (repeatable).
+    #[arg(long = "proto")]
+    protos: Vec<String>,
+    /// A directory to find imports in (repeatable; default: the current directory).
+    #[arg(short = 'I', long = "import-path")]
+    includes: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Calls a method: JSON in, JSON out.
+    Call {
+        /// The server: host:port, http://host:port or unix:/path.
+        addr: String,
+        /// The method: pkg.Service/Method.
+        method: String,
+        /// The request as JSON; @FILE reads a file, - reads stdin. Streaming requests take
+        /// several JSON objects. Default: {}.
+        #[arg(short = 'd', long = "data")]
+        data: Option<String>,
+        /// Request metadata, 'key: value' (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// The call's deadline, e.g. 500ms, 5s, 1m.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        #[command(flatten)]
+        protos: Protos,
+    },
+    /// Lists the services of a server, or the methods of one service.
+    List {
+        /// The server.
+        addr: String,
+        /// A service whose methods to list.
+        service: Option<String>,
+        #[command(flatten)]
+        protos: Protos,
+    },
+    /// Describes a service, method, message or enum.
+    Describe {
+        /// The server.
+        addr: String,
+        /// The fully-qualified name, e.g. hello.Hello or hello.HelloRequest.
+        symbol: String,
+        #[command(flatten)]
+        protos: Protos,
+    },
+    /// Checks health (grpc.health.v1); exits 0 when SERVING, like grpc_health_probe.
+    Health {
+        /// The server.
+        addr: String,
+        /// The service to check; the server as a whole by default.
+        #[arg(default_value = "")]
+        service: String,
+        /// How long to wait for the answer.
+        #[arg(long, value_parser = parse_duration, default_value = "5s")]
+        timeout: Duration,
+    },
+    /// Generates Rust code from .proto files, as a build.rs with tern-build would.
+    Gen {
+        /// The .proto files (repeatable).
+        #[arg(long = "proto", required = true)]
+        protos: Vec<String>,
+        /// Directories to find imports in (repeatable; default: the current directory).
+        #[arg(short = 'I', long = "import-path")]
+        includes: Vec<String>,
+        /// Where to write the .rs files.
+        #[arg(long)]
+        out: String,
+    },
+}
+
+/// Why a command failed, and the exit code that says so.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The server (or the transport) answered with this status.
+    Rpc(Status),
+    /// Bad arguments or input.
+    Usage(String),
+}
+
+impl Failure {
+    pub(crate) fn rpc(status: Status) -> Failure {
+        Failure::Rpc(status)
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
+        Failure::Usage(message.into())
+    }
+
+    /// An unknown name, with the known names that are close to it.
+    pub(crate) fn not_found(name: &str, known: &[String]) -> Failure {
+        let mut close: Vec<&String> = known
+            .iter()
+            .filter(|k| {
+                let (a, b) = (k.to_lowercase(), name.to_lowercase());
+                a.contains(&b) || b.contains(&a) || distance(&a, &b) <= 3
+            })
+            .collect();
+        close.sort();
+        let hint = if close.is_empty() {
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!("; known: {}", known.join(", "))
+            }
+        } else {
+            format!(
+                "; did you mean {}?",
+                close
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Failure::Rpc(Status::not_found(format!("unknown {name:?}{hint}")))
+    }
+}
+
+/// Levenshtein distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: use e.g. 500ms, 5s, 1m"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" | "" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?}: use ms, s, m or h"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+/// Connects a channel, turning a connection failure into UNAVAILABLE with the address.
+pub(crate) async fn connect(addr: &str) -> Result<Channel, Failure> {
+    Channel::connect(addr).await.map_err(|e| match e.kind() {
+        tern::ErrorKind::InvalidAddress => Failure::usage(e.to_string()),
+        _ => Failure::rpc(Status::unavailable(e.to_string())),
+    })
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Call {
+            addr,
+            method,
+            data,
+            headers,
+            timeout,
+            protos,
+        } => {
+            let options = call::Options {
+                data,
+                headers,
+                timeout,
+            };
+            call::run(&addr, &method, options, &protos.protos, &protos.includes).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List {
+            addr,
+            service,
+            protos,
+        } => {
+            describe::list(&addr, service.as_deref(), &protos.protos, &protos.includes).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Describe {
+            addr,
+            symbol,
+            protos,
+        } => {
+            describe::describe(&addr, &symbol, &protos.protos, &protos.includes).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health {
+            addr,
+            service,
+            timeout,
+        } => Ok(health(&addr, &service, timeout).await),
+        Command::Gen {
+            protos,
+            includes,
+            out,
+        } => {
+            let includes = if includes.is_empty() {
+                vec![".".to_owned()]
+            } else {
+                includes
+            };
+            tern_build::configure()
+                .out_dir(&out)
+                .emit_rerun_if_changed(false)
+                .compile(&protos, &includes)
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            println!("wrote Rust code for {} into {out}", protos.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One health probe, with grpc_health_probe's exit codes.
+async fn health(addr: &str, service: &str, timeout: Duration) -> ExitCode {
+    use tern::services::health::proto::health_check_response::ServingStatus;
+    use tern::services::health::proto::health_client::HealthClient;
+    use tern::services::health::proto::HealthCheckRequest;
+    let channel = match tokio::time::timeout(timeout, Channel::connect(addr)).await {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        Err(_) => {
+            eprintln!("error: connecting to {addr} timed out after {timeout:?}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut request = tern::Request::new(HealthCheckRequest {
+        service: service.to_owned(),
+    });
+    request.set_timeout(timeout);
+    match HealthClient::new(channel).check(request).await {
+        Ok(response) => {
+            let status = response.into_inner().status();
+            println!("status: {}", status.as_str_name());
+            if status == ServingStatus::Serving {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(4)
+            }
+        }
+        Err(status) => {
+            eprintln!("error: health check failed: {status}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(64)
+        }
+        Err(Failure::Rpc(status)) => {
+            eprintln!("error: {}: {}", status.code(), status.message());
+            // Exit codes carry the status; OK cannot be a failure.
+            ExitCode::from(u8::try_from(status.code().as_i32()).unwrap_or(2).max(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn suggestions_name_close_names() {
+        let known = vec!["hello.Hello".to_owned(), "grpc.health.v1.Health".to_owned()];
+        let Failure::Rpc(status) = Failure::not_found("hello.Helo", &known) else {
+            panic!()
+        };
+        assert!(
+            status.message().contains("did you mean hello.Hello?"),
+            "{}",
+            status.message()
+        );
+    }
+}

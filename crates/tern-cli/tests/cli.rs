@@ -1,0 +1,452 @@
+//! The `tern` binary against live servers: JSON in and out, streaming, metadata, deadlines,
+//! exit codes for each kind of failure, health, and code generation.
+
+use std::process::Stdio;
+
+use tern::services::health::HealthReporter;
+use tern::services::reflection::Reflection;
+use tokio::io::AsyncWriteExt;
+
+/// The probe and hello services with reflection and health, on a free port.
+async fn serve() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reflection = Reflection::new()
+        .register(tern_tests::FILE_DESCRIPTOR_SET)
+        .unwrap()
+        .register(hello::FILE_DESCRIPTOR_SET)
+        .unwrap();
+    let health = HealthReporter::new();
+    health.set_serving("hello.Hello");
+    health.set_not_serving("tern.probe.Probe");
+    tokio::spawn(
+        tern::Server::builder()
+            .add_service(tern_tests::probe::probe_server::ProbeServer::new(
+                tern_tests::ProbeService,
+            ))
+            .add_service(hello::hello::hello_server::HelloServer::new(hello::Greeter))
+            .with_health(health)
+            .with_reflection(reflection)
+            .serve_listener(listener, std::future::pending()),
+    );
+    addr.to_string()
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn tern(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn list_and_describe_through_reflection() {
+    let addr = serve().await;
+    let out = tern(&["list", &addr], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "hello.Hello",
+            "tern.probe.Probe"
+        ]
+    );
+    let out = tern(&["list", &addr, "tern.probe.Probe"], None).await;
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            "tern.probe.Probe.Echo",
+            "tern.probe.Probe.Count",
+            "tern.probe.Probe.Sum",
+            "tern.probe.Probe.Chat"
+        ]
+    );
+    let out = tern(&["describe", &addr, "tern.probe.Probe"], None).await;
+    assert!(
+        out.stdout.contains(
+            "rpc Count ( .tern.probe.CountRequest ) returns ( stream .tern.probe.EchoReply );"
+        ),
+        "{}",
+        out.stdout
+    );
+    let out = tern(&["describe", &addr, "tern.probe.EchoRequest"], None).await;
+    assert!(out.stdout.contains("bytes payload = 6;"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn unary_call_json_in_and_out() {
+    let addr = serve().await;
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "hello.Hello/SayHello",
+            "-d",
+            r#"{"name":"world","age":18}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let reply: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(reply, serde_json::json!({"message": "hello world 18"}));
+
+    // From stdin, and from a file.
+    let out = tern(
+        &["call", &addr, "hello.Hello/SayHello", "-d", "-"],
+        Some(r#"{"name":"stdin","age":1}"#),
+    )
+    .await;
+    assert!(out.stdout.contains("hello stdin 1"), "{}", out.stderr);
+    let file = std::env::temp_dir().join(format!("tern-cli-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"name":"file","age":2}"#).unwrap();
+    let at = format!("@{}", file.display());
+    let out = tern(&["call", &addr, "hello.Hello/SayHello", "-d", &at], None).await;
+    let _ = std::fs::remove_file(&file);
+    assert!(out.stdout.contains("hello file 2"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn streaming_calls_take_and_print_json_lines() {
+    let addr = serve().await;
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "tern.probe.Probe/Count",
+            "-d",
+            r#"{"count":3}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            r#"{"message":"0"}"#,
+            r#"{"message":"1"}"#,
+            r#"{"message":"2"}"#
+        ]
+    );
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "tern.probe.Probe/Sum",
+            "-d",
+            "{\"value\":1}\n{\"value\":2}\n{\"value\":39}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let reply: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(reply, serde_json::json!({"value": "42"}));
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "tern.probe.Probe/Chat",
+            "-d",
+            r#"{"message":"a"} {"message":"b"}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [r#"{"message":"a"}"#, r#"{"message":"b"}"#]
+    );
+}
+
+#[tokio::test]
+async fn metadata_status_and_deadline() {
+    let addr = serve().await;
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "tern.probe.Probe/Echo",
+            "-H",
+            "x-probe: 42",
+            "-d",
+            "{}",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        out.stdout.contains(r#""probeHeader": "42""#),
+        "{}",
+        out.stdout
+    );
+
+    // The exit code is the status code; stderr says the status and message.
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "tern.probe.Probe/Echo",
+            "-d",
+            r#"{"failCode":5,"failMessage":"no such thing"}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 5);
+    assert!(
+        out.stderr.contains("NOT_FOUND: no such thing"),
+        "{}",
+        out.stderr
+    );
+
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "tern.probe.Probe/Echo",
+            "--timeout",
+            "100ms",
+            "-d",
+            r#"{"sleepMs":5000}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 4, "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn bad_input_gets_errors_for_people() {
+    let addr = serve().await;
+    let out = tern(
+        &["call", &addr, "hello.Hello/SayHello", "-d", r#"{"name":"#],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 64);
+    assert!(out.stderr.contains("malformed JSON"), "{}", out.stderr);
+
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "hello.Hello/SayHello",
+            "-d",
+            r#"{"nme":"x"}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 64);
+    assert!(
+        out.stderr.contains("hello.HelloRequest") && out.stderr.contains("nme"),
+        "{}",
+        out.stderr
+    );
+
+    let out = tern(&["call", &addr, "hello.Hello/SayHelo"], None).await;
+    assert_eq!(out.code, 5);
+    assert!(
+        out.stderr.contains("did you mean hello.Hello/SayHello?"),
+        "{}",
+        out.stderr
+    );
+
+    let out = tern(&["call", &addr, "hello.Helo/SayHello"], None).await;
+    assert_eq!(out.code, 5);
+    assert!(
+        out.stderr.contains("did you mean hello.Hello?"),
+        "{}",
+        out.stderr
+    );
+
+    // A closed port: UNAVAILABLE, naming the address, not a stack of wrappers.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = tern(&["call", &closed.to_string(), "hello.Hello/SayHello"], None).await;
+    assert_eq!(out.code, 14);
+    assert!(
+        out.stderr
+            .contains(&format!("failed to connect to {closed}")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn health_exits_like_grpc_health_probe() {
+    let addr = serve().await;
+    let out = tern(&["health", &addr], None).await;
+    assert_eq!((out.code, out.stdout.trim()), (0, "status: SERVING"));
+    assert_eq!(tern(&["health", &addr, "hello.Hello"], None).await.code, 0);
+    let out = tern(&["health", &addr, "tern.probe.Probe"], None).await;
+    assert_eq!((out.code, out.stdout.trim()), (4, "status: NOT_SERVING"));
+    assert_eq!(tern(&["health", &addr, "no.Such"], None).await.code, 3);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert_eq!(tern(&["health", &closed.to_string()], None).await.code, 2);
+}
+
+#[tokio::test]
+async fn proto_files_instead_of_reflection() {
+    // A server without reflection, called through the .proto file.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(
+        tern::Server::builder()
+            .add_service(hello::hello::hello_server::HelloServer::new(hello::Greeter))
+            .serve_listener(listener, std::future::pending()),
+    );
+    let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello/proto");
+    let proto = format!("{proto_dir}/hello.proto");
+    let out = tern(&["call", &addr, "hello.Hello/SayHello", "-d", "{}"], None).await;
+    assert_eq!(out.code, 12, "{}", out.stderr);
+    assert!(out.stderr.contains("--proto"), "{}", out.stderr);
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "hello.Hello/SayHello",
+            "--proto",
+            &proto,
+            "-I",
+            proto_dir,
+            "-d",
+            r#"{"name":"protos","age":3}"#,
+        ],
+        None,
+    )
+    .await;
+    assert!(out.stdout.contains("hello protos 3"), "{}", out.stderr);
+    let out = tern(
+        &[
+            "describe",
+            &addr,
+            "hello.HelloReply",
+            "--proto",
+            &proto,
+            "-I",
+            proto_dir,
+        ],
+        None,
+    )
+    .await;
+    assert!(out.stdout.contains("string message = 1;"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn gen_writes_what_build_rs_would() {
+    let out_dir = std::env::temp_dir().join(format!("tern-gen-{}", std::process::id()));
+    let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hello/proto");
+    let proto = format!("{proto_dir}/hello.proto");
+    let out = tern(
+        &[
+            "gen",
+            "--proto",
+            &proto,
+            "-I",
+            proto_dir,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let code = std::fs::read_to_string(out_dir.join("hello.rs")).unwrap();
+    assert!(code.contains("pub mod hello_server"));
+    assert!(code.contains("pub struct HelloClient"));
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+/// grpc-go's own health and reflection services (tests/go/healthserver, built by
+/// interop/peers/install.sh), read by tern.
+#[tokio::test]
+async fn reads_grpc_go_health_and_reflection() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = std::env::var_os("TERN_PEERS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/.peers/bin")
+        });
+    let binary = dir.join("go-health-reflection-server");
+    assert!(
+        binary.exists(),
+        "run interop/peers/install.sh (scripts/test.sh does)"
+    );
+    let mut server = tokio::process::Command::new(binary)
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    tokio::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .await
+        .unwrap();
+    let addr = line.trim().trim_start_matches("listening on ").to_owned();
+
+    let out = tern(&["list", &addr], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("grpc.health.v1.Health"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("grpc.reflection.v1.ServerReflection"),
+        "{}",
+        out.stdout
+    );
+    let out = tern(&["describe", &addr, "grpc.health.v1.Health"], None).await;
+    assert!(out.stdout.contains("rpc Check ("), "{}", out.stdout);
+    let out = tern(
+        &[
+            "call",
+            &addr,
+            "grpc.health.v1.Health/Check",
+            "-d",
+            r#"{"service":""}"#,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(r#""status": "SERVING""#),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(tern(&["health", &addr], None).await.code, 0);
+    assert_eq!(tern(&["health", &addr, "down.Service"], None).await.code, 4);
+    assert_eq!(tern(&["health", &addr, "no.Such"], None).await.code, 3);
+}
