@@ -51,7 +51,7 @@ impl Codec for DynamicCodec {
 }
 
 /// Reads the request text: inline, `@file`, or `-` for stdin.
-async fn request_text(data: Option<&str>) -> Result<Option<String>, Failure> {
+pub(crate) async fn request_text(data: Option<&str>) -> Result<Option<String>, Failure> {
     match data {
         None => Ok(None),
         Some("-") => {

@@ -5,6 +5,7 @@
 //! UNAVAILABLE, ...); 64 for bad arguments or input. `tern health` exits as grpc_health_probe
 //! does (0 serving, 2 connection failure, 3 RPC failure, 4 not serving).
 
+mod bench;
 mod call;
 mod describe;
 mod schema;
@@ -86,6 +87,46 @@ enum Command {
         /// How long to wait for the answer.
         #[arg(long, value_parser = parse_duration, default_value = "5s")]
         timeout: Duration,
+    },
+    /// Load-tests a method: calls/s, latency percentiles, errors by status code.
+    Bench {
+        /// The server.
+        addr: String,
+        /// The method: pkg.Service/Method.
+        #[arg(long = "call")]
+        method: String,
+        /// The request as JSON (@FILE, - for stdin); default {}.
+        #[arg(short = 'd', long = "data")]
+        data: Option<String>,
+        /// The request as encoded protobuf bytes, from a file.
+        #[arg(long = "data-bin", conflicts_with = "data")]
+        data_bin: Option<String>,
+        /// Connections to spread the calls over.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// Calls in flight at once.
+        #[arg(short = 'c', long, default_value_t = 1)]
+        concurrency: usize,
+        /// Total calls to make.
+        #[arg(short = 'n', long = "total", conflicts_with = "duration")]
+        total: Option<u64>,
+        /// How long to run (default 10s when -n is not given).
+        #[arg(short = 'z', long = "duration", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Calls during this first stretch are not counted (with -z).
+        #[arg(long, value_parser = parse_duration, default_value = "1s")]
+        warmup: Duration,
+        /// At most this many calls per second, in all.
+        #[arg(long)]
+        rps: Option<f64>,
+        /// For client-streaming and bidi methods: messages sent per call.
+        #[arg(long = "stream-messages", default_value_t = 10)]
+        stream_messages: usize,
+        /// Output: text for people, json for machines.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        #[command(flatten)]
+        protos: Protos,
     },
     /// Generates Rust code from .proto files, as a build.rs with tern-build would.
     Gen {
@@ -234,6 +275,40 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             service,
             timeout,
         } => Ok(health(&addr, &service, timeout).await),
+        Command::Bench {
+            addr,
+            method,
+            data,
+            data_bin,
+            connections,
+            concurrency,
+            total,
+            duration,
+            warmup,
+            rps,
+            stream_messages,
+            format,
+            protos,
+        } => {
+            bench::run(bench::Plan {
+                addr,
+                method,
+                data,
+                data_bin,
+                protos: protos.protos,
+                includes: protos.includes,
+                connections,
+                concurrency,
+                total,
+                duration,
+                warmup,
+                rps,
+                stream_messages,
+                json: format == "json",
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Gen {
             protos,
             includes,

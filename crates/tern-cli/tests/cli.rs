@@ -450,3 +450,89 @@ async fn reads_grpc_go_health_and_reflection() {
     assert_eq!(tern(&["health", &addr, "down.Service"], None).await.code, 4);
     assert_eq!(tern(&["health", &addr, "no.Such"], None).await.code, 3);
 }
+
+#[tokio::test]
+async fn bench_counts_calls_latencies_and_errors_for_every_shape() {
+    let addr = serve().await;
+    let bench = |extra: &'static [&'static str]| {
+        let addr = addr.clone();
+        async move {
+            let mut args = vec!["bench", &addr, "--format", "json", "-c", "4"];
+            args.extend_from_slice(extra);
+            let out = tern(&args, None).await;
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+        }
+    };
+    let unary = bench(&[
+        "--call",
+        "hello.Hello/SayHello",
+        "-n",
+        "200",
+        "-d",
+        r#"{"name":"b"}"#,
+    ])
+    .await;
+    assert_eq!(unary["calls"], 200);
+    assert_eq!(unary["ok"], 200);
+    assert!(unary["latency_us"]["p50"].as_u64().unwrap() > 0);
+    assert!(unary["latency_us"]["p99"].as_u64() >= unary["latency_us"]["p50"].as_u64());
+
+    let failing = bench(&[
+        "--call",
+        "tern.probe.Probe/Echo",
+        "-n",
+        "20",
+        "-d",
+        r#"{"failCode":5}"#,
+    ])
+    .await;
+    assert_eq!(failing["errors"]["NOT_FOUND"], 20);
+    assert_eq!(failing["ok"], 0);
+
+    let server_streaming = bench(&[
+        "--call",
+        "tern.probe.Probe/Count",
+        "-n",
+        "10",
+        "-d",
+        r#"{"count":3}"#,
+    ])
+    .await;
+    assert_eq!(server_streaming["messages"], 30);
+
+    let client_streaming = bench(&[
+        "--call",
+        "tern.probe.Probe/Sum",
+        "-n",
+        "10",
+        "--stream-messages",
+        "5",
+        "-d",
+        r#"{"value":1}"#,
+    ])
+    .await;
+    assert_eq!(client_streaming["ok"], 10);
+
+    let bidi = bench(&[
+        "--call",
+        "tern.probe.Probe/Chat",
+        "-n",
+        "10",
+        "--stream-messages",
+        "3",
+    ])
+    .await;
+    assert_eq!(bidi["messages"], 30);
+
+    let timed = bench(&[
+        "--call",
+        "hello.Hello/SayHello",
+        "-z",
+        "300ms",
+        "--warmup",
+        "100ms",
+    ])
+    .await;
+    assert!(timed["calls"].as_u64().unwrap() > 0);
+}
