@@ -415,7 +415,8 @@ fn report(plan: &Plan, tally: &Tally, elapsed: f64, cpu: f64) {
             let upper = edge.min(max);
             let count = h.count_between(previous + 1, upper);
             if count > 0 {
-                let bar = "#".repeat((count * 40 / ok).max(1) as usize);
+                let width = (count * 40).checked_div(ok).unwrap_or(0).max(1);
+                let bar = "#".repeat(usize::try_from(width).unwrap_or(40));
                 println!("  {:>9} us  {count:>9}  {bar}", upper);
             }
             previous = upper;
