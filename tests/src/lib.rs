@@ -70,6 +70,7 @@ struct Counter {
     next: u32,
     count: u32,
     fail_after: u32,
+    panic_after: u32,
 }
 
 impl Stream for Counter {
@@ -80,6 +81,9 @@ impl Stream for Counter {
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         let n = self.next;
+        if self.panic_after != 0 && n == self.panic_after {
+            panic!("probe stream panics after {n} replies");
+        }
         if self.fail_after != 0 && n == self.fail_after {
             self.next = self.count;
             self.fail_after = 0;
@@ -116,7 +120,11 @@ impl Probe for ProbeService {
         request: Request<CountRequest>,
     ) -> Result<Response<impl Stream<Item = Result<EchoReply, Status>> + Send>, Status> {
         let shutdown = request.shutdown_signal().cloned();
-        let CountRequest { count, fail_after } = request.into_inner();
+        let CountRequest {
+            count,
+            fail_after,
+            panic_after,
+        } = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         if count == 0 {
             // Count forever, until the connection drains; then end the stream cleanly.
@@ -142,6 +150,7 @@ impl Probe for ProbeService {
             next: 0,
             count,
             fail_after,
+            panic_after,
         })))
     }
 

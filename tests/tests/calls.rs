@@ -176,6 +176,7 @@ async fn server_streaming_delivers_every_message_then_the_status() {
         .count(CountRequest {
             count: 100,
             fail_after: 0,
+            ..CountRequest::default()
         })
         .await
         .unwrap()
@@ -191,6 +192,7 @@ async fn server_streaming_delivers_every_message_then_the_status() {
         .count(CountRequest {
             count: 10,
             fail_after: 3,
+            ..CountRequest::default()
         })
         .await
         .unwrap()
@@ -204,6 +206,39 @@ async fn server_streaming_delivers_every_message_then_the_status() {
     let status = replies.message().await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(status.message(), "failed after 3");
+}
+
+#[tokio::test]
+async fn a_stream_that_panics_mid_batch_ends_with_unknown_after_the_replies_before() {
+    let client = client().await;
+    // The probe's stream is always ready, so the replies before the panic are gathered into
+    // the same write as the panic is caught in.
+    let mut replies = client
+        .count(CountRequest {
+            count: 10,
+            panic_after: 4,
+            ..CountRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for i in 0..4 {
+        assert_eq!(
+            replies.message().await.unwrap().unwrap().message,
+            i.to_string()
+        );
+    }
+    let status = replies.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unknown);
+    // The server goes on serving.
+    let reply = client
+        .echo(EchoRequest {
+            message: "still here".into(),
+            ..EchoRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().message, "still here");
 }
 
 #[tokio::test]

@@ -278,6 +278,7 @@ async fn misbehaving_clients_leave_no_task_behind() {
             .count(CountRequest {
                 count: 1_000_000,
                 fail_after: 0,
+                ..CountRequest::default()
             })
             .await
             .unwrap()
@@ -313,6 +314,7 @@ async fn long_lived_streams_see_the_shutdown_coming_and_end_cleanly() {
         .count(CountRequest {
             count: 0,
             fail_after: 0,
+            ..CountRequest::default()
         })
         .await
         .unwrap()

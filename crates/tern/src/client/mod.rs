@@ -8,9 +8,10 @@ mod channel;
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use http::header::{CONTENT_TYPE, USER_AGENT as USER_AGENT_NAME};
 use http::uri::{PathAndQuery, Uri};
@@ -377,25 +378,39 @@ where
     let (guard, mut abandoned) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut messages = pin!(messages);
+        let mut batch = BytesMut::new();
         loop {
             let next = tokio::select! {
                 next = poll_fn(|cx| messages.as_mut().poll_next(cx)) => next,
                 _ = &mut abandoned => return send.cancel(),
             };
             let Some(message) = next else { break };
-            let frame = match sender.encode(&codec, &message) {
-                Ok(frame) => frame,
-                Err(status) => {
-                    tracing::debug!(%status, "request message not sent; cancelling the call");
-                    return send.cancel();
-                }
-            };
+            let mut ended = sender
+                .encode_into(&codec, &message, &mut batch)
+                .err()
+                .map(Err);
+            // Messages the stream already has go out in the same write.
+            if ended.is_none() {
+                ended = poll_fn(|cx| {
+                    Poll::Ready(sender.encode_ready(&codec, &mut batch, cx, |cx| {
+                        messages.as_mut().poll_next(cx).map(|next| next.map(Ok))
+                    }))
+                })
+                .await;
+            }
+            if let Some(Err(status)) = &ended {
+                tracing::debug!(%status, "request message not sent; cancelling the call");
+                return send.cancel();
+            }
+            let frame = batch.split().freeze();
             let sent = tokio::select! {
                 sent = send.ready(frame.len()) => sent,
                 _ = &mut abandoned => return send.cancel(),
             };
-            if sent.and_then(|()| send.send_now(frame, false)).is_err() {
-                return; // The stream is gone; the response side reports why.
+            // The stream's last batch carries END_STREAM itself.
+            let last = ended.is_some();
+            if sent.and_then(|()| send.send_now(frame, last)).is_err() || last {
+                return; // When not last, the stream is gone; the response side reports why.
             }
         }
         let _ = send.send_now(Bytes::new(), true);

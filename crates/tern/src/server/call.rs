@@ -10,6 +10,7 @@ use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bytes::BytesMut;
 use futures_core::Stream;
 use http::{HeaderMap, HeaderValue, Response as HttpResponse, StatusCode};
 use tokio::sync::watch;
@@ -317,6 +318,7 @@ async fn send_stream<C, S>(
     };
     let deadline = info.deadline;
     let mut stream = pin!(stream);
+    let mut batch = BytesMut::new();
     let end = loop {
         let next = poll_fn(|cx| stream.as_mut().poll_next(cx));
         let item = match guarded(next, deadline, |cx| body.poll_reset(cx)).await {
@@ -326,30 +328,46 @@ async fn send_stream<C, S>(
                 None => return,
             },
         };
-        let message = match item {
-            Some(Ok(message)) => message,
-            Some(Err(status)) => break Err(status),
-            None => break Ok(()),
+        let mut ended = match item {
+            Some(Ok(message)) => sender
+                .encode_into(codec, &message, &mut batch)
+                .err()
+                .map(Err),
+            Some(Err(status)) => Some(Err(status)),
+            None => Some(Ok(())),
         };
-        let frame = match sender.encode(codec, &message) {
-            Ok(frame) => frame,
-            Err(status) => break Err(status),
-        };
-        let sent = async {
-            body.ready(frame.len()).await?;
-            body.send_now(frame, false)
-        };
-        let sent = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), sent)
-                .await
-                .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
-            None => sent.await,
-        };
-        if let Err(status) = sent {
-            if status.code() == Code::DeadlineExceeded {
-                break Err(status);
+        // Messages the handler already has go out in the same write.
+        if ended.is_none() {
+            let gathered = poll_fn(|cx| {
+                Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    sender.encode_ready(codec, &mut batch, cx, |cx| stream.as_mut().poll_next(cx))
+                })))
+            })
+            .await;
+            ended = gathered
+                .unwrap_or_else(|payload| Interrupted::Panicked(payload).into_status().map(Err));
+        }
+        if !batch.is_empty() {
+            let frame = batch.split().freeze();
+            let sent = async {
+                body.ready(frame.len()).await?;
+                body.send_now(frame, false)
+            };
+            let sent = match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), sent)
+                    .await
+                    .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
+                None => sent.await,
+            };
+            if let Err(status) = sent {
+                if status.code() == Code::DeadlineExceeded {
+                    break Err(status);
+                }
+                return tracing::debug!(%status, "response stream ended early");
             }
-            return tracing::debug!(%status, "response stream ended early");
+        }
+        if let Some(end) = ended {
+            break end;
         }
     };
     let trailers = match end {
