@@ -3,12 +3,13 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
+use std::task::ready;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{status_from_h2, Http2Settings, Pinger, RecvBody, SendBody};
+use super::{status_from_h2, DeferredFlush, Http2Settings, Pinger, RecvBody, SendBody};
 use crate::status::Status;
 
 /// A handle to an open client connection; cloned for each call, all multiplexed on it.
@@ -75,6 +76,14 @@ impl ClientConnection {
         let (send, mut connection) = builder.handshake(io).await.map_err(status_from_h2)?;
         let pinger = keepalive.and_then(|k| Some((k, Pinger::new(connection.ping_pong()?))));
         let driver = async move {
+            let mut connection = pin!(connection);
+            let mut flush = DeferredFlush::default();
+            let connection = poll_fn(move |cx| {
+                ready!(flush.poll_turn(cx));
+                let polled = connection.as_mut().poll(cx);
+                flush.polled(&polled);
+                polled
+            });
             let mut connection = pin!(connection);
             let Some((keepalive, mut pinger)) = pinger else {
                 return connection.await.map_err(status_from_h2);

@@ -2,19 +2,20 @@
 //! incoming streams (request head, body, and a responder).
 
 use std::future::poll_fn;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::Response;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{status_from_h2, Http2Settings, RecvBody, SendBody};
+use super::{status_from_h2, DeferredFlush, Http2Settings, RecvBody, SendBody};
 use crate::protocol::headers::code_for_reset;
 use crate::status::Status;
 
 /// A server connection after the HTTP/2 handshake.
 pub(crate) struct ServerConnection<IO> {
     inner: h2::server::Connection<IO, Bytes>,
+    flush: DeferredFlush,
 }
 
 impl<IO> std::fmt::Debug for ServerConnection<IO> {
@@ -49,7 +50,10 @@ where
             builder.max_concurrent_streams(max);
         }
         let inner = builder.handshake(io).await?;
-        Ok(ServerConnection { inner })
+        Ok(ServerConnection {
+            inner,
+            flush: DeferredFlush::default(),
+        })
     }
 
     /// Drives the connection and yields the next stream; `None` once the connection is closed.
@@ -57,7 +61,10 @@ where
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<IncomingStream, h2::Error>>> {
-        self.inner.poll_accept(cx).map(|next| {
+        ready!(self.flush.poll_turn(cx));
+        let polled = self.inner.poll_accept(cx);
+        self.flush.polled(&polled);
+        polled.map(|next| {
             next.map(|result| {
                 result.map(|(request, respond)| {
                     let (head, body) = request.into_parts();
