@@ -1,11 +1,18 @@
-"""Side-by-side benchmark of the tutorial's Hello service on Tern, tonic, grpc-go and grpcio, with
-nghttpd answering the same bytes statically as the ceiling of any HTTP/2 server here.
+"""Side-by-side benchmark of Tern, tonic, grpc-go and grpcio in one run.
 
-Usage: python bench/run.py [--seconds 5] [--servers tern,tonic,...] [--scenarios a,b]
-Each server runs pinned to core 0 and h2load to core 1, one server at a time, in the same run.
-Figures per server and scenario: calls/s, h2load's mean and max latency, server CPU time per call
-(from /proc, the fairest figure on a 2-core machine), peak RSS; and the ratios to tonic. Writes
-bench/RESULTS.md. Timings never go into tests: this runs on demand.
+Usage: python bench/run.py [--seconds 5] [--servers tern,tonic,...] [--scenarios a,b] [--skip-build]
+
+Three kinds of scenario, each server pinned to core 0 and the load to core 1, one at a time:
+- unary: the tutorial's hello.Hello/SayHello driven by h2load (calls/s, server CPU per call from
+  /proc, peak RSS) and then by `tern bench` (p50/p99). Two ceilings run beside the gRPC servers:
+  `h2-ceiling`, a bare server on the h2 crate that answers the same bytes with no gRPC work (what
+  any server on h2, Tern and tonic included, can reach), and nghttpd answering them from a file
+  (what any HTTP/2 server can reach with this load generator);
+- streaming: tern.bench.Streams (bench/proto/streams.proto), server streaming of 1 KiB messages
+  driven by h2load, and bidi ping-pong of 1 KiB messages driven by `tern bench`;
+- client: Tern's generated client against tonic's, both driving tonic's server (calls/s and the
+  client's CPU per call).
+Ratios are to tonic in the same run. Writes bench/RESULTS.md. Timings never go into tests.
 """
 import argparse
 import datetime
@@ -25,17 +32,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 TOOLS = BENCH / ".tools"
+PY_SERVERS = BENCH / "servers" / "python"
 PYTHON = Path(os.environ.get("TERN_PYTHON", ROOT / ".venv" / "bin" / "python"))
 PROTOC_GEN_GO = "google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11"
 PROTOC_GEN_GO_GRPC = "google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1"
 TICKS = os.sysconf("SC_CLK_TCK")
 
-# name -> (h2load connections, streams in flight per connection, request name length)
+# Streaming scenarios: messages per call and their size.
+STREAM_COUNT = 100
+STREAM_SIZE = 1024
+
+# name -> kind, connections, calls in flight per connection, and the kind's parameters.
 SCENARIOS = {
-    "unary 1x1": (1, 1, 5),
-    "unary 1x64": (1, 64, 5),
-    "unary 8x32": (8, 32, 5),
-    "unary 256KiB request 1x8": (1, 8, 256 * 1024),
+    "unary 1x1": dict(kind="unary", conns=1, streams=1, name_len=5),
+    "unary 1x64": dict(kind="unary", conns=1, streams=64, name_len=5),
+    "unary 8x32": dict(kind="unary", conns=8, streams=32, name_len=5),
+    "unary 256KiB request 1x8": dict(kind="unary", conns=1, streams=8, name_len=256 * 1024),
+    "server streaming 1KiB 1x8": dict(kind="download", conns=1, streams=8),
+    "bidi ping-pong 1KiB 1x8": dict(kind="echo", conns=1, streams=8),
+    "client unary 1x64": dict(kind="client", conns=1, streams=64),
+    "client unary 8x32": dict(kind="client", conns=8, streams=32),
+}
+# Who takes part in each kind of scenario.
+PARTICIPANTS = {
+    "unary": ["tern", "tonic", "grpc-go", "grpcio", "h2-ceiling", "nghttpd"],
+    "download": ["tern", "tonic", "grpc-go", "grpcio"],
+    "echo": ["tern", "tonic", "grpc-go", "grpcio"],
+    # The clients, all driving tonic's server.
+    "client": ["tern", "tonic"],
 }
 
 
@@ -44,16 +68,28 @@ def run(cmd, **kw):
 
 
 def setup():
-    """Installs the load generator, nghttpd and protoc (Debian), and builds every server."""
+    """Installs the load generator, nghttpd and protoc (Debian) and the Python peer (PyPI), and
+    builds every server and client."""
     missing = [tool for tool in ("h2load", "nghttpd", "protoc") if not shutil.which(tool)]
     if missing:
         print(f"installing {missing} from Debian's packages", flush=True)
         run(["apt-get", "update", "-qq"])
         run(["apt-get", "install", "-y", "-qq", "nghttp2-client", "nghttp2-server",
              "protobuf-compiler"])
+    if subprocess.run([str(PYTHON), "-c", "import grpc, grpc_tools"],
+                      capture_output=True).returncode != 0:
+        print("creating .venv with grpcio (scripts/requirements.txt)", flush=True)
+        run([sys.executable, "-m", "venv", str(ROOT / ".venv")])
+        run([str(ROOT / ".venv" / "bin" / "pip"), "install", "--quiet",
+             "--disable-pip-version-check", "-r", str(ROOT / "scripts" / "requirements.txt")])
+    for proto_dir, proto, out in ((ROOT / "examples" / "hello" / "proto", "hello.proto",
+                                   ROOT / "examples" / "hello" / "python"),
+                                  (BENCH / "proto", "streams.proto", PY_SERVERS)):
+        run([str(PYTHON), "-m", "grpc_tools.protoc", "-I", str(proto_dir), f"--python_out={out}",
+             f"--grpc_python_out={out}", proto], cwd=proto_dir)
     print("building tern", flush=True)
     run(["cargo", "build", "--release", "--quiet", "-p", "hello", "--bin", "hello-server",
-         "-p", "tern-cli", "--bin", "tern"], cwd=ROOT)
+         "-p", "tern-cli", "--bin", "tern", "-p", "tern-bench"], cwd=ROOT)
     print("building tonic", flush=True)
     run(["cargo", "build", "--release", "--quiet", "--manifest-path",
          str(BENCH / "servers" / "tonic" / "Cargo.toml")])
@@ -64,26 +100,38 @@ def setup():
         if not (gobin / tool.split("/")[-1].split("@")[0]).exists():
             run(["go", "install", tool], env=env)
     go_dir = BENCH / "servers" / "go"
-    (go_dir / "hellopb").mkdir(exist_ok=True)
-    opts = "Mhello.proto=tern.bench/hello/hellopb"
-    run(["protoc", "-I", str(ROOT / "examples" / "hello" / "proto"),
-         f"--plugin=protoc-gen-go={gobin / 'protoc-gen-go'}",
-         f"--plugin=protoc-gen-go-grpc={gobin / 'protoc-gen-go-grpc'}",
-         "--go_out=hellopb", "--go_opt=paths=source_relative", f"--go_opt={opts}",
-         "--go-grpc_out=hellopb", "--go-grpc_opt=paths=source_relative", f"--go-grpc_opt={opts}",
-         "hello.proto"], cwd=go_dir)
+    for proto_dir, proto, package in ((ROOT / "examples" / "hello" / "proto", "hello.proto",
+                                       "hellopb"),
+                                      (BENCH / "proto", "streams.proto", "benchpb")):
+        (go_dir / package).mkdir(exist_ok=True)
+        opts = f"M{proto}=tern.bench/hello/{package}"
+        run(["protoc", "-I", str(proto_dir),
+             f"--plugin=protoc-gen-go={gobin / 'protoc-gen-go'}",
+             f"--plugin=protoc-gen-go-grpc={gobin / 'protoc-gen-go-grpc'}",
+             f"--go_out={package}", "--go_opt=paths=source_relative", f"--go_opt={opts}",
+             f"--go-grpc_out={package}", "--go-grpc_opt=paths=source_relative",
+             f"--go-grpc_opt={opts}", proto], cwd=go_dir)
     run(["go", "build", "-o", str(TOOLS / "go-hello"), "."], cwd=go_dir)
 
 
-def server_command(name, port, htdocs):
+def server_command(name, kind, port, htdocs):
+    """The server `name` serving the scenario kind's service on `port`."""
+    release = ROOT / "target" / "release"
+    tonic = [str(BENCH / "servers" / "tonic" / "target" / "release" / "tonic-hello"),
+             f"127.0.0.1:{port}"]
+    if kind == "client":
+        return tonic
+    streams = kind in ("download", "echo")
     return {
-        "tern": [str(ROOT / "target" / "release" / "hello-server"), "--addr",
-                 f"127.0.0.1:{port}"],
-        "tonic": [str(BENCH / "servers" / "tonic" / "target" / "release" / "tonic-hello"),
-                  f"127.0.0.1:{port}"],
+        "tern": ([str(release / "streams-server"), f"127.0.0.1:{port}"] if streams else
+                 [str(release / "hello-server"), "--addr", f"127.0.0.1:{port}"]),
+        "tonic": tonic,
         "grpc-go": [str(TOOLS / "go-hello"), f"127.0.0.1:{port}"],
-        "grpcio": [str(PYTHON), str(ROOT / "examples" / "hello" / "python" / "greeter_server.py"),
-                   "--addr", f"127.0.0.1:{port}"],
+        "grpcio": ([str(PYTHON), str(PY_SERVERS / "streams_server.py"), f"127.0.0.1:{port}"]
+                   if streams else
+                   [str(PYTHON), str(ROOT / "examples" / "hello" / "python" / "greeter_server.py"),
+                    "--addr", f"127.0.0.1:{port}"]),
+        "h2-ceiling": [str(release / "h2-ceiling"), f"127.0.0.1:{port}"],
         "nghttpd": ["nghttpd", "--no-tls", "-d", str(htdocs), str(port)],
     }[name]
 
@@ -160,55 +208,131 @@ def parse_h2load(output):
     }
 
 
-def measure(server, scenario, seconds, workdir):
-    conns, streams, name_len = SCENARIOS[scenario]
-    request = workdir / f"request-{name_len}.bin"
-    request.write_bytes(hello_request(name_len))
-    port = free_port()
-    log = open(workdir / f"{server}.log", "w")
-    proc = subprocess.Popen(["taskset", "-c", "0"] + server_command(server, port, workdir / "htdocs"),
-                            stdout=log, stderr=subprocess.STDOUT)
+def download_request():
+    """DownloadRequest{count, size}."""
+    return b"\x08" + varint(STREAM_COUNT) + b"\x10" + varint(STREAM_SIZE)
+
+
+def chunk():
+    """Chunk{data} of STREAM_SIZE bytes."""
+    return b"\x0a" + varint(STREAM_SIZE) + bytes(STREAM_SIZE)
+
+
+def start_server(command, port, log):
+    proc = subprocess.Popen(["taskset", "-c", "0"] + command, stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, proc)
-        load = ["taskset", "-c", "1", "h2load", "-t", "1", "-c", str(conns), "-m", str(streams),
-                "-D", str(seconds), "--warm-up-time", "1", "-d", str(request),
-                "-H", "content-type: application/grpc", "-H", "te: trailers",
-                f"http://127.0.0.1:{port}/hello.Hello/SayHello"]
-        # The warm-up second is not counted in the calls; CPU is read around the whole run and
-        # scaled by the measured share.
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc
+
+
+def stop_server(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def h2load(port, path, request, conns, streams, seconds):
+    load = ["taskset", "-c", "1", "h2load", "-t", "1", "-c", str(conns), "-m", str(streams),
+            "-D", str(seconds), "--warm-up-time", "1", "-d", str(request),
+            "-H", "content-type: application/grpc", "-H", "te: trailers",
+            f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(load, capture_output=True, text=True, timeout=seconds + 60)
+    return parse_h2load(out.stdout + out.stderr)
+
+
+def tern_bench(port, call, proto, payload, conns, streams, seconds, stream_messages=1):
+    command = ["taskset", "-c", "1", str(ROOT / "target" / "release" / "tern"), "bench",
+               f"127.0.0.1:{port}", "--call", call, "--proto", str(proto),
+               "-I", str(proto.parent), "--data-bin", str(payload),
+               "--connections", str(conns), "-c", str(conns * streams),
+               "--stream-messages", str(stream_messages),
+               "-z", f"{seconds}s", "--warmup", "1s", "--format", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"tern bench failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def measure(server, scenario, seconds, workdir):
+    """One server (or, for client scenarios, one client) in one scenario."""
+    spec = SCENARIOS[scenario]
+    kind, conns, streams = spec["kind"], spec["conns"], spec["streams"]
+    port = free_port()
+    log = open(workdir / f"{server}.log", "w")
+    proc = start_server(server_command(server, kind, port, workdir / "htdocs"), port, log)
+    try:
+        # CPU is read around the whole load run, whose first second is warm-up, and scaled by
+        # the measured share.
         before = cpu_seconds(proc.pid)
         started = time.monotonic()
-        out = subprocess.run(load, capture_output=True, text=True, timeout=seconds + 60)
+        if kind == "unary":
+            request = workdir / f"request-{spec['name_len']}.bin"
+            request.write_bytes(hello_request(spec["name_len"]))
+            result = h2load(port, "/hello.Hello/SayHello", request, conns, streams, seconds)
+            result["messages"] = result["calls"]
+        elif kind == "download":
+            request = workdir / "download.bin"
+            request.write_bytes(framed(download_request()))
+            result = h2load(port, "/tern.bench.Streams/Download", request, conns, streams,
+                            seconds)
+            result["messages"] = result["calls"] * STREAM_COUNT
+            result["rate"] *= STREAM_COUNT
+        elif kind == "echo":
+            payload = workdir / "chunk.bin"
+            payload.write_bytes(chunk())
+            stats = tern_bench(port, "tern.bench.Streams/Echo", BENCH / "proto" / "streams.proto",
+                               payload, conns, streams, seconds, STREAM_COUNT)
+            errors = sum(stats["errors"].values())
+            result = {"calls": stats["calls"], "failed": errors,
+                      "rate": stats["messages"] / stats["seconds"], "messages": stats["messages"],
+                      "p50_us": stats["latency_us"]["p50"], "p99_us": stats["latency_us"]["p99"]}
+        else:  # client
+            client = {"tern": ROOT / "target" / "release" / "tern-load",
+                      "tonic": BENCH / "servers" / "tonic" / "target" / "release" / "tonic-load"}
+            done = subprocess.run(["taskset", "-c", "1", str(client[server]), f"127.0.0.1:{port}",
+                                   str(conns), str(conns * streams), str(seconds)],
+                                  capture_output=True, text=True, timeout=seconds + 60)
+            if done.returncode != 0:
+                raise RuntimeError(f"{server} client failed: {done.stderr.strip()}")
+            stats = json.loads(done.stdout)
+            result = {"calls": stats["calls"], "failed": 0, "rate": stats["calls_per_second"],
+                      "messages": stats["calls"],
+                      "client_cpu_us": stats["client_cpu_us_per_call"]}
         wall = time.monotonic() - started
         after = cpu_seconds(proc.pid)
-        result = parse_h2load(out.stdout + out.stderr)
-        measured_share = seconds / wall if wall > 0 else 1.0
-        cpu = (after - before) * measured_share
-        result["cpu_us_per_call"] = cpu / result["calls"] * 1e6 if result["calls"] else float("nan")
+        cpu = (after - before) * (seconds / wall if wall > 0 else 1.0)
+        result["cpu_us_per_message"] = (cpu / result["messages"] * 1e6 if result["messages"]
+                                        else float("nan"))
         # A second pass with tern bench, for latency percentiles (h2load has none).
-        tern_bench = ["taskset", "-c", "1", str(ROOT / "target" / "release" / "tern"), "bench",
-                      f"127.0.0.1:{port}", "--call", "hello.Hello/SayHello",
-                      "--proto", str(ROOT / "examples" / "hello" / "proto" / "hello.proto"),
-                      "-I", str(ROOT / "examples" / "hello" / "proto"),
-                      "--data-bin", str(workdir / f"payload-{name_len}.bin"),
-                      "--connections", str(conns), "-c", str(conns * streams),
-                      "-z", f"{seconds}s", "--warmup", "1s", "--format", "json"]
-        (workdir / f"payload-{name_len}.bin").write_bytes(hello_request(name_len)[5:])
-        if server != "nghttpd":
-            done = subprocess.run(tern_bench, capture_output=True, text=True, timeout=seconds + 60)
-            if done.returncode == 0:
-                stats = json.loads(done.stdout)
+        if kind == "unary" and server != "nghttpd":
+            payload = workdir / f"payload-{spec['name_len']}.bin"
+            payload.write_bytes(hello_request(spec["name_len"])[5:])
+            try:
+                stats = tern_bench(port, "hello.Hello/SayHello",
+                                   ROOT / "examples" / "hello" / "proto" / "hello.proto",
+                                   payload, conns, streams, seconds)
                 result["p50_us"] = stats["latency_us"]["p50"]
                 result["p99_us"] = stats["latency_us"]["p99"]
                 result["tern_bench_rate"] = stats["calls_per_second"]
+            except RuntimeError as e:
+                print(f"  {e}", flush=True)
+        elif kind == "download":
+            payload = workdir / "download-payload.bin"
+            payload.write_bytes(download_request())
+            stats = tern_bench(port, "tern.bench.Streams/Download",
+                               BENCH / "proto" / "streams.proto", payload, conns, streams, seconds)
+            result["p50_us"] = stats["latency_us"]["p50"]
+            result["p99_us"] = stats["latency_us"]["p99"]
         result["rss_mib"] = peak_rss_mib(proc.pid)
         return result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         log.close()
 
 
@@ -221,12 +345,14 @@ def versions():
 
     lock = (BENCH / "servers" / "tonic" / "Cargo.lock").read_text()
     tonic = re.search(r'name = "tonic"\nversion = "([^"]+)"', lock)
+    h2 = re.search(r'name = "h2"\nversion = "([^"]+)"', (ROOT / "Cargo.lock").read_text())
     grpcio = out([str(PYTHON), "-c", "import grpc; print(grpc.__version__)"])
     gomod = (BENCH / "servers" / "go" / "go.mod").read_text()
     grpc_go = re.search(r"google.golang.org/grpc (v[\d.]+)", gomod)
     return {
         "tern": out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
         "tonic": tonic.group(1) if tonic else "?",
+        "h2": h2.group(1) if h2 else "?",
         "grpc-go": grpc_go.group(1) if grpc_go else "?",
         "grpcio": grpcio,
         "nghttp2 (h2load, nghttpd)": out(["h2load", "--version"]).split("\n")[0],
@@ -244,16 +370,96 @@ def machine():
     return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
 
 
+def ratio(value, base, higher_is_better=True):
+    if not base or not value or value != value or base != base:
+        return ""
+    return f"{value / base:.2f}x" if higher_is_better else f"{base / value:.2f}x"
+
+
+def percentiles(r):
+    return f"{r['p50_us']:,} / {r['p99_us']:,} us" if "p50_us" in r else ""
+
+
+def tables(results, scenarios, servers):
+    unary = [
+        "## Unary",
+        "",
+        "| scenario | server | calls/s (h2load) | vs tonic | server CPU per call | vs tonic "
+        "| p50 / p99 (tern bench) | calls/s (tern bench) | mean latency (h2load) | peak RSS "
+        "| failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    streaming = [
+        "## Streaming",
+        "",
+        f"Each call carries {STREAM_COUNT} messages of {STREAM_SIZE} bytes. Server streaming is "
+        "driven by h2load; bidi ping-pong (each message waits for the previous answer) by "
+        "`tern bench`, so its figures include that client's cost. Latency is per call.",
+        "",
+        "| scenario | server | messages/s | vs tonic | server CPU per message | vs tonic "
+        "| p50 / p99 per call (tern bench) | peak RSS | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    client = [
+        "## Clients",
+        "",
+        "Tern's generated client (`bench/tern`'s tern-load) and tonic's (`tonic-load`), the same "
+        "loop of typed SayHello calls, each driving tonic's server on the other core.",
+        "",
+        "| scenario | client | calls/s | vs tonic | client CPU per call | vs tonic "
+        "| tonic server's CPU per call | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in scenarios:
+        kind = SCENARIOS[scenario]["kind"]
+        base = results.get(("tonic", scenario))
+        for server in [s for s in PARTICIPANTS[kind] if s in servers]:
+            r = results.get((server, scenario))
+            table = {"unary": unary, "download": streaming, "echo": streaming,
+                     "client": client}[kind]
+            if r is None:
+                table.append(f"| {scenario} | {server} | failed | | | | | | |")
+                continue
+            rate = ratio(r["rate"], base and base["rate"])
+            cpu = ratio(r["cpu_us_per_message"], base and base["cpu_us_per_message"], False)
+            if kind == "unary":
+                tern_rate = f"{r['tern_bench_rate']:,.0f}" if "tern_bench_rate" in r else ""
+                unary.append(
+                    f"| {scenario} | {server} | {r['rate']:,.0f} | {rate} | "
+                    f"{r['cpu_us_per_message']:.2f} us | {cpu} | {percentiles(r)} | {tern_rate} | "
+                    f"{r['mean_us']:,.0f} us | {r['rss_mib']:.1f} MiB | {r['failed']} |")
+            elif kind == "client":
+                client_cpu = ratio(r["client_cpu_us"], base and base["client_cpu_us"], False)
+                client.append(
+                    f"| {scenario} | {server} | {r['rate']:,.0f} | {rate} | "
+                    f"{r['client_cpu_us']:.2f} us | {client_cpu} | "
+                    f"{r['cpu_us_per_message']:.2f} us | {r['failed']} |")
+            else:
+                streaming.append(
+                    f"| {scenario} | {server} | {r['rate']:,.0f} | {rate} | "
+                    f"{r['cpu_us_per_message']:.2f} us | {cpu} | {percentiles(r)} | "
+                    f"{r['rss_mib']:.1f} MiB | {r['failed']} |")
+    out = []
+    for table, header_lines in ((unary, 4), (streaming, 6), (client, 6)):
+        if len(table) > header_lines:
+            out += table + [""]
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--servers", default="tern,tonic,grpc-go,grpcio,nghttpd")
+    parser.add_argument("--servers", default="tern,tonic,grpc-go,grpcio,h2-ceiling,nghttpd",
+                        help="servers (and, in client scenarios, clients) to run")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--skip-build", action="store_true")
     args = parser.parse_args()
     servers = args.servers.split(",")
     scenarios = args.scenarios.split(",")
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
     if not args.skip_build:
         setup()
 
@@ -264,11 +470,12 @@ def main():
         htdocs.mkdir(parents=True)
         (htdocs / "SayHello").write_bytes(framed(b"\x0a\x0ehello world 18"))
         for scenario in scenarios:
-            for server in servers:
+            kind = SCENARIOS[scenario]["kind"]
+            for server in [s for s in PARTICIPANTS[kind] if s in servers]:
                 print(f"{scenario}: {server}", flush=True)
                 try:
                     results[(server, scenario)] = measure(server, scenario, args.seconds, workdir)
-                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
                     print(f"  failed: {e}", flush=True)
 
     lines = [
@@ -276,42 +483,23 @@ def main():
         "",
         f"Command: `python bench/run.py --seconds {args.seconds}`, "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}. Each server pinned to core 0 (`taskset -c 0`), h2load to core 1,",
-        "one server at a time. The service is the tutorial's `hello.Hello/SayHello`; nghttpd "
-        "answers the same response bytes from a file (no gRPC trailers): the ceiling of any "
-        "HTTP/2 server driven by this load generator here.",
+        f"Machine: {machine()}. Each server pinned to core 0 (`taskset -c 0`), the load to core 1,",
+        "one server at a time. Unary scenarios call the tutorial's `hello.Hello/SayHello`; "
+        "streaming ones `tern.bench.Streams` (bench/proto/streams.proto). Two ceilings answer "
+        "the unary call's bytes with no gRPC work: `h2-ceiling` on the h2 crate that Tern and "
+        "tonic both stand on (bench/tern/src/bin/h2-ceiling.rs), and nghttpd from a file (no "
+        "trailers), the ceiling of any HTTP/2 server driven by this load generator here.",
         "",
         "Versions: " + "; ".join(f"{k} {v}" for k, v in versions().items()) + ".",
         "",
-        "| scenario | server | calls/s (h2load) | vs tonic | server CPU per call | vs tonic "
-        "| p50 / p99 (tern bench) | calls/s (tern bench) | mean latency (h2load) | peak RSS "
-        "| failed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for scenario in scenarios:
-        base = results.get(("tonic", scenario))
-        for server in servers:
-            r = results.get((server, scenario))
-            if r is None:
-                lines.append(f"| {scenario} | {server} | failed | | | | | | | |")
-                continue
-            rate_ratio = f"{r['rate'] / base['rate']:.2f}x" if base else ""
-            cpu_ratio = (f"{base['cpu_us_per_call'] / r['cpu_us_per_call']:.2f}x"
-                         if base and r["cpu_us_per_call"] else "")
-            percentiles = (f"{r['p50_us']:,} / {r['p99_us']:,} us" if "p50_us" in r else "")
-            tern_rate = f"{r['tern_bench_rate']:,.0f}" if "tern_bench_rate" in r else ""
-            lines.append(
-                f"| {scenario} | {server} | {r['rate']:,.0f} | {rate_ratio} | "
-                f"{r['cpu_us_per_call']:.2f} us | {cpu_ratio} | {percentiles} | {tern_rate} | "
-                f"{r['mean_us']:,.0f} us | {r['rss_mib']:.1f} MiB | {r['failed']} |")
-    lines += [
+        "\"vs tonic\" is a speed-up: a rate divided by tonic's, or tonic's CPU time divided by "
+        "this one's (above 1 is better than tonic). CPU time comes from /proc around the load "
+        "run; unary throughput and CPU from h2load, percentiles from a second pass with "
+        "`tern bench` at the same concurrency.",
         "",
-        "\"vs tonic\" is a speed-up: calls/s divided by tonic's, and tonic's CPU per call divided "
-        "by this server's (above 1 is better than tonic). Throughput and CPU come from the h2load "
-        "pass; the percentiles from a second pass with `tern bench` at the same concurrency "
-        "(nghttpd is not a gRPC server, so it has none).",
     ]
-    report = "\n".join(lines) + "\n"
+    lines += tables(results, scenarios, servers)
+    report = "\n".join(lines)
     (BENCH / "RESULTS.md").write_text(report)
     print()
     print(report)

@@ -1,26 +1,9 @@
-//! The tutorial's Hello service on tonic, answering as Tern's hello-server does.
+//! The benchmark's services on tonic: `tonic-hello ADDR` serves hello.Hello and tern.bench.Streams.
 
-use tonic::{transport::Server, Request, Response, Status};
-
-pub mod hello {
-    tonic::include_proto!("hello");
-}
-
-use hello::hello_server::{Hello, HelloServer};
-use hello::{HelloReply, HelloRequest};
-
-#[derive(Default)]
-struct Greeter;
-
-#[tonic::async_trait]
-impl Hello for Greeter {
-    async fn say_hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
-        let HelloRequest { name, age } = request.into_inner();
-        Ok(Response::new(HelloReply {
-            message: format!("hello {name} {age}"),
-        }))
-    }
-}
+use tonic::transport::Server;
+use tonic_hello::bench::streams_server::StreamsServer;
+use tonic_hello::hello::hello_server::HelloServer;
+use tonic_hello::{Greeter, StreamsService};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Server::builder()
         .tcp_nodelay(true)
         .add_service(HelloServer::new(Greeter))
+        .add_service(StreamsServer::new(StreamsService))
         .serve(addr)
         .await?;
     Ok(())
