@@ -1,7 +1,8 @@
 //! The ceiling of any gRPC server built on the `h2` crate: answers every request on h2 with the
 //! Hello reply's bytes and an OK status, after reading the request body, and does nothing else
-//! (no routing, no decoding, no deadline). It drives h2 the way Tern does, letting the ready
-//! calls queue their responses before the connection writes (see Tern's `DeferredFlush`).
+//! (no routing, no decoding, no deadline). Like Tern, it lets the ready calls queue their
+//! responses before the connection writes (Tern's `DeferredFlush`); unlike Tern, it writes
+//! through h2's own buffering, which only matters for large messages.
 //! bench/run.py runs it beside Tern to show how much of a call's cost is h2's own:
 //! `h2-ceiling ADDR`.
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::coalesce;
 use super::{status_from_h2, DeferredFlush, Http2Settings, Pinger, RecvBody, SendBody};
 use crate::status::Status;
 
@@ -73,6 +74,7 @@ impl ClientConnection {
             .max_header_list_size(settings.max_header_list_size)
             // The client never accepts pushes; gRPC has none.
             .enable_push(false);
+        let (io, mut write_back) = coalesce::coalescing(io);
         let (send, mut connection) = builder.handshake(io).await.map_err(status_from_h2)?;
         let pinger = keepalive.and_then(|k| Some((k, Pinger::new(connection.ping_pong()?))));
         let driver = async move {
@@ -82,6 +84,8 @@ impl ClientConnection {
                 ready!(flush.poll_turn(cx));
                 let polled = connection.as_mut().poll(cx);
                 flush.polled(&polled);
+                // What h2 wrote during the poll goes out now, together.
+                let _ = write_back.poll_write_back(cx);
                 polled
             });
             let mut connection = pin!(connection);

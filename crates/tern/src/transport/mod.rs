@@ -4,6 +4,7 @@
 //! can be replaced without reshaping the server, the client or the public API.
 
 pub(crate) mod client;
+mod coalesce;
 pub(crate) mod server;
 
 use std::future::{poll_fn, Future};

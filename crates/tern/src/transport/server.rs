@@ -1,21 +1,24 @@
 //! The server side of the transport: an HTTP/2 connection over any byte stream, yielding
 //! incoming streams (request head, body, and a responder).
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::Response;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::coalesce::{self, CoalescingIo, WriteBack};
 use super::{status_from_h2, DeferredFlush, Http2Settings, RecvBody, SendBody};
 use crate::protocol::headers::code_for_reset;
 use crate::status::Status;
 
 /// A server connection after the HTTP/2 handshake.
 pub(crate) struct ServerConnection<IO> {
-    inner: h2::server::Connection<IO, Bytes>,
+    inner: h2::server::Connection<CoalescingIo<IO>, Bytes>,
     flush: DeferredFlush,
+    write_back: WriteBack<IO>,
 }
 
 impl<IO> std::fmt::Debug for ServerConnection<IO> {
@@ -49,10 +52,18 @@ where
         if let Some(max) = settings.max_concurrent_streams {
             builder.max_concurrent_streams(max);
         }
-        let inner = builder.handshake(io).await?;
+        let (io, mut write_back) = coalesce::coalescing(io);
+        let mut handshake = pin!(builder.handshake(io));
+        let inner = poll_fn(|cx| {
+            let polled = handshake.as_mut().poll(cx);
+            let _ = write_back.poll_write_back(cx);
+            polled
+        })
+        .await?;
         Ok(ServerConnection {
             inner,
             flush: DeferredFlush::default(),
+            write_back,
         })
     }
 
@@ -64,6 +75,9 @@ where
         ready!(self.flush.poll_turn(cx));
         let polled = self.inner.poll_accept(cx);
         self.flush.polled(&polled);
+        // What h2 wrote during the poll goes out now, together. When the socket is full this
+        // is pending, and its readiness wakes the task to finish.
+        let _ = self.write_back.poll_write_back(cx);
         polled.map(|next| {
             next.map(|result| {
                 result.map(|(request, respond)| {
