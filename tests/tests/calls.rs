@@ -272,6 +272,38 @@ async fn bidi_ping_pong_is_full_duplex() {
     assert!(replies.message().await.unwrap().is_none());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_pauses_holds_both_directions_back_and_loses_nothing() {
+    let client = client().await;
+    // 300 messages of 48 KiB each way: far more than the HTTP/2 windows (1 MiB per stream)
+    // and the write buffers, so while the reader pauses, the server's sends fill the socket,
+    // then its handler stops taking requests, then the client's sends wait too.
+    const COUNT: usize = 300;
+    const SIZE: usize = 48 * 1024;
+    let requests = Items(
+        (0..COUNT)
+            .map(|i| EchoRequest {
+                message: i.to_string(),
+                payload: vec![(i % 251) as u8; SIZE],
+                ..EchoRequest::default()
+            })
+            .collect(),
+    );
+    let mut replies = client.chat(requests).await.unwrap().into_inner();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for i in 0..COUNT {
+        let reply = replies
+            .message()
+            .await
+            .unwrap()
+            .expect("a reply per request");
+        assert_eq!(reply.message, i.to_string());
+        assert_eq!(reply.payload.len(), SIZE);
+        assert!(reply.payload.iter().all(|&b| b == (i % 251) as u8));
+    }
+    assert!(replies.message().await.unwrap().is_none());
+}
+
 struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
 
 impl<T> Stream for ReceiverStream<T> {
