@@ -3,14 +3,12 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::task::ready;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::coalesce;
-use super::{status_from_h2, DeferredFlush, Http2Settings, Pinger, RecvBody, SendBody};
+use super::{status_from_h2, Driver, Http2Settings, Pinger, RecvBody, SendBody};
 use crate::status::Status;
 
 /// A handle to an open client connection; cloned for each call, all multiplexed on it.
@@ -74,20 +72,12 @@ impl ClientConnection {
             .max_header_list_size(settings.max_header_list_size)
             // The client never accepts pushes; gRPC has none.
             .enable_push(false);
-        let (io, mut write_back) = coalesce::coalescing(io);
+        let (io, mut driver) = Driver::new(io);
         let (send, mut connection) = builder.handshake(io).await.map_err(status_from_h2)?;
         let pinger = keepalive.and_then(|k| Some((k, Pinger::new(connection.ping_pong()?))));
         let driver = async move {
             let mut connection = pin!(connection);
-            let mut flush = DeferredFlush::default();
-            let connection = poll_fn(move |cx| {
-                ready!(flush.poll_turn(cx));
-                let polled = connection.as_mut().poll(cx);
-                flush.polled(&polled);
-                // What h2 wrote during the poll goes out now, together.
-                let _ = write_back.poll_write_back(cx);
-                polled
-            });
+            let connection = poll_fn(move |cx| driver.poll(cx, |cx| connection.as_mut().poll(cx)));
             let mut connection = pin!(connection);
             let Some((keepalive, mut pinger)) = pinger else {
                 return connection.await.map_err(status_from_h2);

@@ -125,13 +125,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for CoalescingIo<IO> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut shared = lock(&self.shared);
-        ready!(shared.poll_room(cx, data.len()))?;
-        if shared.buf.is_empty() && data.len() >= HIGH_WATER {
-            return Pin::new(&mut shared.io).poll_write(cx, data);
-        }
-        shared.buf.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
+        self.poll_write_vectored(cx, &[io::IoSlice::new(data)])
     }
 
     fn poll_write_vectored(

@@ -12,7 +12,9 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::HeaderMap;
+use tokio::io::AsyncWrite;
 
+use self::coalesce::{CoalescingIo, WriteBack};
 use crate::protocol::headers::code_for_reset;
 use crate::status::{Code, Status};
 
@@ -217,6 +219,40 @@ impl DeferredFlush {
         if polled.is_pending() {
             self.yielded = false;
         }
+    }
+}
+
+/// How a connection task drives h2, on the server and the client alike: its turn first
+/// ([`DeferredFlush`]), then h2, then what h2 wrote, out to the socket ([`coalesce`]).
+#[derive(Debug)]
+pub(crate) struct Driver<IO> {
+    turn: DeferredFlush,
+    write_back: WriteBack<IO>,
+}
+
+impl<IO: AsyncWrite + Unpin> Driver<IO> {
+    /// Wraps `io` for h2, and returns the driver of the task that will poll h2 over it.
+    pub(crate) fn new(io: IO) -> (CoalescingIo<IO>, Driver<IO>) {
+        let (io, write_back) = coalesce::coalescing(io);
+        let driver = Driver {
+            turn: DeferredFlush::default(),
+            write_back,
+        };
+        (io, driver)
+    }
+
+    /// Polls h2 through `poll_h2` once the task has had its turn, then writes out what it wrote.
+    pub(crate) fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll_h2: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        ready!(self.turn.poll_turn(cx));
+        let polled = poll_h2(cx);
+        self.turn.polled(&polled);
+        // When the socket is full this is pending, and its readiness wakes the task to finish.
+        let _ = self.write_back.poll_write_back(cx);
+        polled
     }
 }
 

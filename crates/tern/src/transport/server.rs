@@ -3,22 +3,21 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Response;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::coalesce::{self, CoalescingIo, WriteBack};
-use super::{status_from_h2, DeferredFlush, Http2Settings, RecvBody, SendBody};
+use super::coalesce::CoalescingIo;
+use super::{status_from_h2, Driver, Http2Settings, RecvBody, SendBody};
 use crate::protocol::headers::code_for_reset;
 use crate::status::Status;
 
 /// A server connection after the HTTP/2 handshake.
 pub(crate) struct ServerConnection<IO> {
     inner: h2::server::Connection<CoalescingIo<IO>, Bytes>,
-    flush: DeferredFlush,
-    write_back: WriteBack<IO>,
+    driver: Driver<IO>,
 }
 
 impl<IO> std::fmt::Debug for ServerConnection<IO> {
@@ -52,19 +51,10 @@ where
         if let Some(max) = settings.max_concurrent_streams {
             builder.max_concurrent_streams(max);
         }
-        let (io, mut write_back) = coalesce::coalescing(io);
+        let (io, mut driver) = Driver::new(io);
         let mut handshake = pin!(builder.handshake(io));
-        let inner = poll_fn(|cx| {
-            let polled = handshake.as_mut().poll(cx);
-            let _ = write_back.poll_write_back(cx);
-            polled
-        })
-        .await?;
-        Ok(ServerConnection {
-            inner,
-            flush: DeferredFlush::default(),
-            write_back,
-        })
+        let inner = poll_fn(|cx| driver.poll(cx, |cx| handshake.as_mut().poll(cx))).await?;
+        Ok(ServerConnection { inner, driver })
     }
 
     /// Drives the connection and yields the next stream; `None` once the connection is closed.
@@ -72,24 +62,21 @@ where
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<IncomingStream, h2::Error>>> {
-        ready!(self.flush.poll_turn(cx));
-        let polled = self.inner.poll_accept(cx);
-        self.flush.polled(&polled);
-        // What h2 wrote during the poll goes out now, together. When the socket is full this
-        // is pending, and its readiness wakes the task to finish.
-        let _ = self.write_back.poll_write_back(cx);
-        polled.map(|next| {
-            next.map(|result| {
-                result.map(|(request, respond)| {
-                    let (head, body) = request.into_parts();
-                    IncomingStream {
-                        head,
-                        body: RecvBody::new(body),
-                        respond: Responder { inner: respond },
-                    }
+        let inner = &mut self.inner;
+        self.driver
+            .poll(cx, |cx| inner.poll_accept(cx))
+            .map(|next| {
+                next.map(|result| {
+                    result.map(|(request, respond)| {
+                        let (head, body) = request.into_parts();
+                        IncomingStream {
+                            head,
+                            body: RecvBody::new(body),
+                            respond: Responder { inner: respond },
+                        }
+                    })
                 })
             })
-        })
     }
 
     pub(crate) async fn accept(&mut self) -> Option<Result<IncomingStream, h2::Error>> {
