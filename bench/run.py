@@ -1,6 +1,10 @@
 """Side-by-side benchmark of Tern, tonic, grpc-go and grpcio in one run.
 
 Usage: python bench/run.py [--seconds 5] [--servers tern,tonic,...] [--scenarios a,b] [--skip-build]
+       python bench/run.py --check   # the test command's run: one scenario of each kind, debug
+                                     # builds of freshly cleaned programs, 1 s each, no RESULTS.md
+       python bench/run.py --check   # the test command's smoke run: one scenario of each kind,
+                                     # debug builds, 1 s each, figures not written anywhere
 
 Three kinds of scenario, each server pinned to core 0 and the load to core 1, one at a time:
 - unary: the tutorial's hello.Hello/SayHello driven by h2load (calls/s, server CPU per call from
@@ -67,32 +71,82 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def setup():
-    """Installs the load generator, nghttpd and protoc (Debian) and the Python peer (PyPI), and
-    builds every server and client."""
-    missing = [tool for tool in ("h2load", "nghttpd", "protoc") if not shutil.which(tool)]
+class Build:
+    """Where the programs of one run are built: the cargo profile and its output directories."""
+
+    def __init__(self, profile):
+        self.profile = profile
+        out = "release" if profile == "release" else "debug"
+        self.tern = ROOT / "target" / out
+        self.tonic = BENCH / "servers" / "tonic" / "target" / out
+
+
+def programs(build, servers, kinds):
+    """Every program a run of these servers (and clients) in these kinds of scenario executes,
+    with the participant that needs it."""
+    needed = []
+    for kind in kinds:
+        for server in [s for s in PARTICIPANTS[kind] if s in servers]:
+            if kind == "client":
+                needed.append((server, build.tonic / "tonic-hello"))
+                needed.append((server, {"tern": build.tern / "tern-load",
+                                        "tonic": build.tonic / "tonic-load"}[server]))
+                continue
+            command = server_command(build, server, kind, 0, Path("htdocs"))
+            if server not in ("grpcio", "nghttpd"):
+                needed.append((server, Path(command[0])))
+            if kind in ("unary", "echo", "download") and server != "nghttpd":
+                # The latency pass (and the bidi driver) is `tern bench`.
+                needed.append((server, build.tern / "tern"))
+    return needed
+
+
+def setup(build, servers, kinds):
+    """Installs the load generator, nghttpd and protoc (Debian) and the Python peer (PyPI) when
+    this run needs them, and builds every program it runs."""
+    tools = {"h2load"} if {"unary", "download"} & set(kinds) else set()
+    if "nghttpd" in servers and "unary" in kinds:
+        tools.add("nghttpd")
+    if "grpc-go" in servers or "tonic" in servers or "client" in kinds:
+        # tonic-build and the Go plugins both run protoc.
+        tools.add("protoc")
+    missing = [tool for tool in sorted(tools) if not shutil.which(tool)]
     if missing:
+        packages = {"h2load": "nghttp2-client", "nghttpd": "nghttp2-server",
+                    "protoc": "protobuf-compiler"}
         print(f"installing {missing} from Debian's packages", flush=True)
         run(["apt-get", "update", "-qq"])
-        run(["apt-get", "install", "-y", "-qq", "nghttp2-client", "nghttp2-server",
-             "protobuf-compiler"])
-    if subprocess.run([str(PYTHON), "-c", "import grpc, grpc_tools"],
-                      capture_output=True).returncode != 0:
-        print("creating .venv with grpcio (scripts/requirements.txt)", flush=True)
-        run([sys.executable, "-m", "venv", str(ROOT / ".venv")])
-        run([str(ROOT / ".venv" / "bin" / "pip"), "install", "--quiet",
-             "--disable-pip-version-check", "-r", str(ROOT / "scripts" / "requirements.txt")])
-    for proto_dir, proto, out in ((ROOT / "examples" / "hello" / "proto", "hello.proto",
-                                   ROOT / "examples" / "hello" / "python"),
-                                  (BENCH / "proto", "streams.proto", PY_SERVERS)):
-        run([str(PYTHON), "-m", "grpc_tools.protoc", "-I", str(proto_dir), f"--python_out={out}",
-             f"--grpc_python_out={out}", proto], cwd=proto_dir)
-    print("building tern", flush=True)
-    run(["cargo", "build", "--release", "--quiet", "-p", "hello", "--bin", "hello-server",
-         "-p", "tern-cli", "--bin", "tern", "-p", "tern-bench"], cwd=ROOT)
-    print("building tonic", flush=True)
-    run(["cargo", "build", "--release", "--quiet", "--manifest-path",
-         str(BENCH / "servers" / "tonic" / "Cargo.toml")])
+        run(["apt-get", "install", "-y", "-qq"] + [packages[t] for t in missing],
+            stdout=subprocess.DEVNULL)
+    if "grpcio" in servers:
+        if subprocess.run([str(PYTHON), "-c", "import grpc, grpc_tools"],
+                          capture_output=True).returncode != 0:
+            print("creating .venv with grpcio (scripts/requirements.txt)", flush=True)
+            run([sys.executable, "-m", "venv", str(ROOT / ".venv")])
+            run([str(ROOT / ".venv" / "bin" / "pip"), "install", "--quiet",
+                 "--disable-pip-version-check", "-r", str(ROOT / "scripts" / "requirements.txt")])
+        for proto_dir, proto, out in ((ROOT / "examples" / "hello" / "proto", "hello.proto",
+                                       ROOT / "examples" / "hello" / "python"),
+                                      (BENCH / "proto", "streams.proto", PY_SERVERS)):
+            run([str(PYTHON), "-m", "grpc_tools.protoc", "-I", str(proto_dir),
+                 f"--python_out={out}", f"--grpc_python_out={out}", proto], cwd=proto_dir)
+    profile = ["--profile", build.profile]
+    if {"tern", "h2-ceiling"} & set(servers) or "unary" in kinds or "echo" in kinds \
+            or "download" in kinds:
+        print(f"building tern ({build.profile})", flush=True)
+        # Every binary of the three packages: naming some with --bin would build only those
+        # (the streams server, tern-load and h2-ceiling were once left out that way).
+        run(["cargo", "build", "--quiet", *profile, "-p", "hello", "-p", "tern-cli",
+             "-p", "tern-bench", "--bins"], cwd=ROOT)
+    if "tonic" in servers or "client" in kinds:
+        print(f"building tonic ({build.profile})", flush=True)
+        run(["cargo", "build", "--quiet", *profile, "--bins", "--manifest-path",
+             str(BENCH / "servers" / "tonic" / "Cargo.toml")])
+    if "grpc-go" in servers:
+        build_go()
+
+
+def build_go():
     print("building grpc-go", flush=True)
     gobin = TOOLS / "bin"
     env = dict(os.environ, GOBIN=str(gobin))
@@ -114,11 +168,19 @@ def setup():
     run(["go", "build", "-o", str(TOOLS / "go-hello"), "."], cwd=go_dir)
 
 
-def server_command(name, kind, port, htdocs):
+def check_programs(build, servers, kinds):
+    """Stops the run before it starts when a program it needs was not built."""
+    absent = [(who, path) for who, path in programs(build, servers, kinds) if not path.exists()]
+    if absent:
+        lines = "\n".join(f"  {path} (for {who})" for who, path in sorted(set(absent)))
+        raise SystemExit(f"bench/run.py: these programs are missing; the build step did not "
+                         f"make them:\n{lines}")
+
+
+def server_command(build, name, kind, port, htdocs):
     """The server `name` serving the scenario kind's service on `port`."""
-    release = ROOT / "target" / "release"
-    tonic = [str(BENCH / "servers" / "tonic" / "target" / "release" / "tonic-hello"),
-             f"127.0.0.1:{port}"]
+    release = build.tern
+    tonic = [str(build.tonic / "tonic-hello"), f"127.0.0.1:{port}"]
     if kind == "client":
         return tonic
     streams = kind in ("download", "echo")
@@ -237,64 +299,70 @@ def stop_server(proc):
         proc.kill()
 
 
-def h2load(port, path, request, conns, streams, seconds):
+def h2load(opts, port, path, request, conns, streams):
+    seconds = opts.seconds
+    warmup = ["--warm-up-time", str(opts.warmup)] if opts.warmup else []
     load = ["taskset", "-c", "1", "h2load", "-t", "1", "-c", str(conns), "-m", str(streams),
-            "-D", str(seconds), "--warm-up-time", "1", "-d", str(request),
+            "-D", str(seconds), *warmup, "-d", str(request),
             "-H", "content-type: application/grpc", "-H", "te: trailers",
             f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(load, capture_output=True, text=True, timeout=seconds + 60)
     return parse_h2load(out.stdout + out.stderr)
 
 
-def tern_bench(port, call, proto, payload, conns, streams, seconds, stream_messages=1):
-    command = ["taskset", "-c", "1", str(ROOT / "target" / "release" / "tern"), "bench",
+def tern_bench(opts, port, call, proto, payload, conns, streams, stream_messages=1):
+    seconds = opts.seconds
+    command = ["taskset", "-c", "1", str(opts.build.tern / "tern"), "bench",
                f"127.0.0.1:{port}", "--call", call, "--proto", str(proto),
                "-I", str(proto.parent), "--data-bin", str(payload),
                "--connections", str(conns), "-c", str(conns * streams),
                "--stream-messages", str(stream_messages),
-               "-z", f"{seconds}s", "--warmup", "1s", "--format", "json"]
+               "-z", f"{seconds}s", "--warmup", f"{opts.warmup}s", "--format", "json"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise RuntimeError(f"tern bench failed: {done.stderr.strip()}")
     return json.loads(done.stdout)
 
 
-def measure(server, scenario, seconds, workdir):
+def measure(opts, server, scenario, workdir):
     """One server (or, for client scenarios, one client) in one scenario."""
+    seconds = opts.seconds
     spec = SCENARIOS[scenario]
     kind, conns, streams = spec["kind"], spec["conns"], spec["streams"]
     port = free_port()
     log = open(workdir / f"{server}.log", "w")
-    proc = start_server(server_command(server, kind, port, workdir / "htdocs"), port, log)
+    proc = start_server(server_command(opts.build, server, kind, port, workdir / "htdocs"), port,
+                        log)
     try:
-        # CPU is read around the whole load run, whose first second is warm-up, and scaled by
+        # CPU is read around the whole load run, which starts with the warm-up, and scaled by
         # the measured share.
         before = cpu_seconds(proc.pid)
         started = time.monotonic()
         if kind == "unary":
             request = workdir / f"request-{spec['name_len']}.bin"
             request.write_bytes(hello_request(spec["name_len"]))
-            result = h2load(port, "/hello.Hello/SayHello", request, conns, streams, seconds)
+            result = h2load(opts, port, "/hello.Hello/SayHello", request, conns, streams)
             result["messages"] = result["calls"]
         elif kind == "download":
             request = workdir / "download.bin"
             request.write_bytes(framed(download_request()))
-            result = h2load(port, "/tern.bench.Streams/Download", request, conns, streams,
-                            seconds)
+            result = h2load(opts, port, "/tern.bench.Streams/Download", request, conns,
+                            streams)
             result["messages"] = result["calls"] * STREAM_COUNT
             result["rate"] *= STREAM_COUNT
         elif kind == "echo":
             payload = workdir / "chunk.bin"
             payload.write_bytes(chunk())
-            stats = tern_bench(port, "tern.bench.Streams/Echo", BENCH / "proto" / "streams.proto",
-                               payload, conns, streams, seconds, STREAM_COUNT)
+            stats = tern_bench(opts, port, "tern.bench.Streams/Echo",
+                               BENCH / "proto" / "streams.proto", payload, conns, streams,
+                               STREAM_COUNT)
             errors = sum(stats["errors"].values())
             result = {"calls": stats["calls"], "failed": errors,
                       "rate": stats["messages"] / stats["seconds"], "messages": stats["messages"],
                       "p50_us": stats["latency_us"]["p50"], "p99_us": stats["latency_us"]["p99"]}
         else:  # client
-            client = {"tern": ROOT / "target" / "release" / "tern-load",
-                      "tonic": BENCH / "servers" / "tonic" / "target" / "release" / "tonic-load"}
+            client = {"tern": opts.build.tern / "tern-load",
+                      "tonic": opts.build.tonic / "tonic-load"}
             done = subprocess.run(["taskset", "-c", "1", str(client[server]), f"127.0.0.1:{port}",
                                    str(conns), str(conns * streams), str(seconds)],
                                   capture_output=True, text=True, timeout=seconds + 60)
@@ -314,9 +382,9 @@ def measure(server, scenario, seconds, workdir):
             payload = workdir / f"payload-{spec['name_len']}.bin"
             payload.write_bytes(hello_request(spec["name_len"])[5:])
             try:
-                stats = tern_bench(port, "hello.Hello/SayHello",
+                stats = tern_bench(opts, port, "hello.Hello/SayHello",
                                    ROOT / "examples" / "hello" / "proto" / "hello.proto",
-                                   payload, conns, streams, seconds)
+                                   payload, conns, streams)
                 result["p50_us"] = stats["latency_us"]["p50"]
                 result["p99_us"] = stats["latency_us"]["p99"]
                 result["tern_bench_rate"] = stats["calls_per_second"]
@@ -325,8 +393,8 @@ def measure(server, scenario, seconds, workdir):
         elif kind == "download":
             payload = workdir / "download-payload.bin"
             payload.write_bytes(download_request())
-            stats = tern_bench(port, "tern.bench.Streams/Download",
-                               BENCH / "proto" / "streams.proto", payload, conns, streams, seconds)
+            stats = tern_bench(opts, port, "tern.bench.Streams/Download",
+                               BENCH / "proto" / "streams.proto", payload, conns, streams)
             result["p50_us"] = stats["latency_us"]["p50"]
             result["p99_us"] = stats["latency_us"]["p99"]
         result["rss_mib"] = peak_rss_mib(proc.pid)
@@ -446,24 +514,54 @@ def tables(results, scenarios, servers):
     return out
 
 
+# `--check`: the smallest run that still starts every kind of program the harness has.
+CHECK_SCENARIOS = ["unary 1x64", "server streaming 1KiB 1x8", "bidi ping-pong 1KiB 1x8",
+                   "client unary 1x64"]
+CHECK_SERVERS = ["tern", "tonic", "h2-ceiling"]
+
+
+def clean_programs(build):
+    """Removes what cargo built of the harness's own packages, so the run must build them again:
+    a program the build step forgets is then missing, as on a fresh clone."""
+    print("cleaning the harness's programs", flush=True)
+    run(["cargo", "clean", "--quiet", "--profile", build.profile, "-p", "hello", "-p", "tern-cli",
+         "-p", "tern-bench"], cwd=ROOT)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per load run")
     parser.add_argument("--servers", default="tern,tonic,grpc-go,grpcio,h2-ceiling,nghttpd",
                         help="servers (and, in client scenarios, clients) to run")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--profile", default="release", choices=["release", "dev"],
+                        help="cargo profile of the Rust programs (dev only for --check)")
+    parser.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
     parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--check", action="store_true",
+                        help="one scenario of each kind, tern, tonic and h2-ceiling, dev builds "
+                        "of freshly cleaned programs, 1 s each; exits non-zero if any fails")
     args = parser.parse_args()
+    if args.check:
+        args.seconds, args.warmup, args.profile = 1, 0, "dev"
+        args.servers, args.scenarios = ",".join(CHECK_SERVERS), ",".join(CHECK_SCENARIOS)
+        args.out = ROOT / "target" / "bench-check" / "RESULTS.md"
     servers = args.servers.split(",")
     scenarios = args.scenarios.split(",")
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
+    kinds = sorted({SCENARIOS[s]["kind"] for s in scenarios})
+    args.build = Build(args.profile)
+    if args.check:
+        clean_programs(args.build)
     if not args.skip_build:
-        setup()
+        setup(args.build, servers, kinds)
+    check_programs(args.build, servers, kinds)
 
-    results = {}
+    results, failures = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         htdocs = workdir / "htdocs" / "hello.Hello"
@@ -474,14 +572,21 @@ def main():
             for server in [s for s in PARTICIPANTS[kind] if s in servers]:
                 print(f"{scenario}: {server}", flush=True)
                 try:
-                    results[(server, scenario)] = measure(server, scenario, args.seconds, workdir)
+                    result = measure(args, server, scenario, workdir)
                 except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+                    failures[(server, scenario)] = str(e)
                     print(f"  failed: {e}", flush=True)
+                    continue
+                results[(server, scenario)] = result
+                if not result["calls"] or result["failed"]:
+                    why = f"{result['failed']} of {result['calls'] + result['failed']} calls failed"
+                    failures[(server, scenario)] = why
+                    print(f"  failed: {why}", flush=True)
 
     lines = [
         "# Benchmark results",
         "",
-        f"Command: `python bench/run.py --seconds {args.seconds}`, "
+        f"Command: `{' '.join(['python', 'bench/run.py'] + sys.argv[1:])}`, "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
         f"Machine: {machine()}. Each server pinned to core 0 (`taskset -c 0`), the load to core 1,",
         "one server at a time. Unary scenarios call the tutorial's `hello.Hello/SayHello`; "
@@ -499,10 +604,21 @@ def main():
         "",
     ]
     lines += tables(results, scenarios, servers)
+    if failures:
+        lines += ["## Failed runs", ""]
+        lines += [f"- {scenario}, {server}: {why}" for (server, scenario), why in failures.items()]
+        lines.append("")
     report = "\n".join(lines)
-    (BENCH / "RESULTS.md").write_text(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
     print()
     print(report)
+    if failures:
+        print(f"bench/run.py: {len(failures)} run(s) failed:", file=sys.stderr)
+        for (server, scenario), why in failures.items():
+            print(f"  {scenario}, {server}: {why}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

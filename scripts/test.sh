@@ -37,3 +37,6 @@ cargo test --workspace --locked
 
 step "interop matrix: Tern against grpc-go, grpc-java and grpcio, both directions"
 "$TERN_PYTHON" interop/run.py --skip-install
+
+step "benchmark harness: one scenario of each kind from freshly built programs (no figures kept)"
+"$TERN_PYTHON" bench/run.py --check
