@@ -62,6 +62,7 @@ async fn echo(request: EchoRequest, probe_header: String) -> Result<EchoReply, S
         message: request.message,
         payload: request.payload,
         probe_header,
+        ..EchoReply::default()
     })
 }
 
@@ -109,7 +110,18 @@ impl Probe for ProbeService {
             .get("x-probe")
             .unwrap_or_default()
             .to_owned();
-        let mut response = Response::new(echo(request.into_inner(), header).await?);
+        let tls = request.is_tls();
+        let peer_certificate = request
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.to_vec())
+            .unwrap_or_default();
+        let tls_server_name = request.tls_server_name().unwrap_or_default().to_owned();
+        let mut reply = echo(request.into_inner(), header).await?;
+        reply.tls = tls;
+        reply.peer_certificate = peer_certificate;
+        reply.tls_server_name = tls_server_name;
+        let mut response = Response::new(reply);
         response.metadata_mut().insert("x-initial", "here").ok();
         response.trailers_mut().insert("x-trailing", "there").ok();
         Ok(response)
@@ -242,6 +254,8 @@ pub async fn start_probe_server() -> SocketAddr {
 
 /// The probe server's receive limit.
 pub const PROBE_RECEIVE_LIMIT: usize = 1024 * 1024;
+
+pub mod pki;
 
 #[path = "../support/python.rs"]
 mod support;

@@ -1,5 +1,6 @@
 //! Failures outside any one call: an address that does not parse, a port that cannot be bound, a
-//! peer that cannot be reached or does not speak HTTP/2. Each says which step failed and where.
+//! peer that cannot be reached, fails the TLS handshake or does not speak HTTP/2. Each says which
+//! step failed and where.
 //! What a peer says about a call is a [`Status`](crate::Status), not an `Error`.
 
 use std::fmt;
@@ -16,6 +17,8 @@ pub enum ErrorKind {
     Connect,
     /// The HTTP/2 handshake failed.
     Handshake,
+    /// A certificate or key could not be loaded, or the TLS handshake failed.
+    Tls,
     /// Reading or writing the socket failed.
     Io,
 }

@@ -46,10 +46,13 @@ mod message;
 mod metadata;
 pub mod protocol;
 mod request;
+mod rewind;
 pub mod server;
 pub mod services;
 mod status;
 mod streaming;
+#[cfg(feature = "tls-core")]
+pub mod tls;
 mod transport;
 
 // The types a gRPC user touches.

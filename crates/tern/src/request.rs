@@ -21,9 +21,17 @@ pub struct Request<T> {
     message: T,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
-    remote_addr: Option<SocketAddr>,
+    peer: Peer,
     compression: Compression,
     shutdown: Option<ShutdownSignal>,
+}
+
+/// The other end of a call's connection, as the server sees it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Peer {
+    pub(crate) addr: Option<SocketAddr>,
+    #[cfg(feature = "tls-core")]
+    pub(crate) tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 }
 
 /// A message's compression settings: for outgoing messages, the encoding and the per-message
@@ -43,7 +51,7 @@ impl<T> Request<T> {
             message,
             timeout: None,
             deadline: None,
-            remote_addr: None,
+            peer: Peer::default(),
             compression: Compression::default(),
             shutdown: None,
         }
@@ -92,9 +100,31 @@ impl<T> Request<T> {
         self.deadline
     }
 
-    /// On the server: the address of the peer that sent this request.
+    /// On the server: the address of the peer that sent this request (`None` on a Unix socket).
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote_addr
+        self.peer.addr
+    }
+
+    /// On the server: the certificate chain the client presented in the TLS handshake, leaf
+    /// first; `None` on a cleartext connection or when the client presented none (a server
+    /// with [`ClientAuth::Optional`](crate::tls::ClientAuth::Optional)).
+    #[cfg(feature = "tls-core")]
+    pub fn peer_certificates(&self) -> Option<&[crate::tls::CertificateDer<'static>]> {
+        self.peer.tls.as_ref()?.peer_certificates.as_deref()
+    }
+
+    /// On the server: the server name the client asked for in the TLS handshake (SNI), if any.
+    #[cfg(feature = "tls-core")]
+    pub fn tls_server_name(&self) -> Option<&str> {
+        self.peer.tls.as_ref()?.server_name.as_deref()
+    }
+
+    /// On the server: whether the request came over TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls-core")]
+        return self.peer.tls.is_some();
+        #[cfg(not(feature = "tls-core"))]
+        false
     }
 
     /// Swaps the message, keeping the metadata and deadline.
@@ -104,7 +134,7 @@ impl<T> Request<T> {
             message: f(self.message),
             timeout: self.timeout,
             deadline: self.deadline,
-            remote_addr: self.remote_addr,
+            peer: self.peer,
             compression: self.compression,
             shutdown: self.shutdown,
         }
@@ -132,7 +162,7 @@ impl<T> Request<T> {
         metadata: Metadata,
         message: T,
         deadline: Option<Instant>,
-        remote_addr: Option<SocketAddr>,
+        peer: Peer,
         received_compressed: bool,
     ) -> Request<T> {
         Request {
@@ -140,7 +170,7 @@ impl<T> Request<T> {
             message,
             timeout: None,
             deadline,
-            remote_addr,
+            peer,
             compression: Compression {
                 received_compressed,
                 ..Compression::default()

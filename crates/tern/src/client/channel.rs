@@ -1,5 +1,5 @@
-//! `Channel`: a connection to one server address (TCP or a Unix domain socket), shared by every
-//! call and every client cloned from it. Calls are multiplexed as HTTP/2 streams on one
+//! `Channel`: a connection to one server address (TCP or a Unix domain socket, cleartext or
+//! TLS), shared by every call and every client cloned from it. Calls are multiplexed as HTTP/2 streams on one
 //! connection; when that connection is lost or the server sends GOAWAY, the next call dials
 //! again, and a call that could not start on the old connection starts on the new one.
 
@@ -23,6 +23,7 @@ use crate::transport::{Http2Settings, SendBody};
 /// # async fn f() -> Result<(), tern::Error> {
 /// let channel = tern::Channel::connect("http://127.0.0.1:5000").await?;
 /// let local = tern::Channel::connect("unix:/run/hello.sock").await?;
+/// let secure = tern::Channel::connect("https://api.example.com").await?; // the system's roots
 /// let tuned = tern::Channel::builder("http://127.0.0.1:5000")?
 ///     .keepalive_interval(std::time::Duration::from_secs(30))
 ///     .connect()
@@ -45,6 +46,9 @@ struct Inner {
     address: Address,
     scheme: Scheme,
     authority: Authority,
+    /// The TLS to run over the connection, or why it could not be set up.
+    #[cfg(feature = "tls-core")]
+    tls: Option<Result<crate::tls::TlsConnect, String>>,
     settings: Http2Settings,
     keepalive: Option<Keepalive>,
     connect_timeout: Option<Duration>,
@@ -67,6 +71,12 @@ impl fmt::Debug for Channel {
 pub struct ChannelBuilder {
     address: Address,
     authority: Authority,
+    /// Whether the target asked for TLS (`https://`).
+    secure: bool,
+    #[cfg(feature = "tls-core")]
+    tls: Option<crate::tls::ClientTlsConfig>,
+    /// The name checked in the server's certificate, when not the target's host.
+    tls_name: Option<String>,
     settings: Http2Settings,
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
@@ -87,7 +97,8 @@ impl ChannelBuilder {
         self
     }
 
-    /// How long dialing (TCP connect and HTTP/2 handshake) may take (default: the system's).
+    /// How long dialing (TCP connect, TLS handshake and the server's first HTTP/2 frame) may
+    /// take (default 20 s, gRPC's minimum connect timeout).
     pub fn connect_timeout(mut self, timeout: Duration) -> ChannelBuilder {
         self.connect_timeout = Some(timeout);
         self
@@ -117,13 +128,59 @@ impl ChannelBuilder {
         self
     }
 
-    /// A channel that connects on its first call (and again after a connection is lost).
+    /// Connects with TLS, with these settings (an `https://` target uses TLS with the default
+    /// settings, the system's roots, without this). Makes any target a TLS one, `unix:` too.
+    #[cfg(feature = "tls-core")]
+    pub fn tls(mut self, config: crate::tls::ClientTlsConfig) -> ChannelBuilder {
+        self.tls = Some(config);
+        self.secure = true;
+        self
+    }
+
+    /// Calls `name` instead of the target's host: sent as `:authority` and, over TLS, as the
+    /// server name (SNI) and the name the server's certificate must have — gRPC's
+    /// `server_host_override`, for reaching a server by an address its certificate does not
+    /// name. `name` may carry a port (`api.internal:443`), which only `:authority` shows.
+    pub fn authority_override(mut self, name: &str) -> Result<ChannelBuilder, Error> {
+        let authority: Authority = name.parse().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidAddress,
+                format!("invalid authority override {name:?}"),
+                e,
+            )
+        })?;
+        self.tls_name = Some(authority.host().to_owned());
+        self.authority = authority;
+        Ok(self)
+    }
+
+    /// A channel that connects on its first call (and again after a connection is lost). A TLS
+    /// setting that cannot be used (no system roots, say) fails each call with the reason.
     pub fn lazy(self) -> Channel {
+        #[cfg(feature = "tls-core")]
+        let tls = self.secure.then(|| {
+            let config = self.tls.clone().unwrap_or_default();
+            let name = match (&self.tls_name, &self.address) {
+                (Some(name), _) => name.clone(),
+                (None, Address::Tcp { host, .. }) => host.clone(),
+                (None, Address::Unix(_)) => "localhost".to_owned(),
+            };
+            config
+                .build()
+                .and_then(|tls| crate::tls::TlsConnect::new(tls, &name))
+                .map_err(|e| e.to_string())
+        });
         Channel {
             inner: Arc::new(Inner {
                 address: self.address,
-                scheme: Scheme::HTTP,
+                scheme: if self.secure {
+                    Scheme::HTTPS
+                } else {
+                    Scheme::HTTP
+                },
                 authority: self.authority,
+                #[cfg(feature = "tls-core")]
+                tls,
                 settings: self.settings,
                 keepalive: self.keepalive_interval.map(|interval| Keepalive {
                     interval,
@@ -144,7 +201,8 @@ impl ChannelBuilder {
     }
 }
 
-fn parse_target(target: &str) -> Result<(Address, Authority), Error> {
+/// Where a target points, the authority to send, and whether it asked for TLS.
+fn parse_target(target: &str) -> Result<(Address, Authority, bool), Error> {
     let invalid = |why: String| Error::msg(ErrorKind::InvalidAddress, why);
     if let Some(path) = target.strip_prefix("unix:") {
         // unix:relative/or/absolute and unix:///absolute, as gRPC names them.
@@ -155,6 +213,7 @@ fn parse_target(target: &str) -> Result<(Address, Authority), Error> {
         return Ok((
             Address::Unix(PathBuf::from(path)),
             Authority::from_static("localhost"),
+            false,
         ));
     }
     let with_scheme;
@@ -171,11 +230,21 @@ fn parse_target(target: &str) -> Result<(Address, Authority), Error> {
             e,
         )
     })?;
-    if uri.scheme() != Some(&Scheme::HTTP) {
-        return Err(invalid(format!(
-            "unsupported scheme in {target:?}: only http:// (cleartext HTTP/2) and unix: are supported"
-        )));
-    }
+    let secure = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") if cfg!(feature = "tls-core") => true,
+        Some("https") => {
+            return Err(invalid(format!(
+                "{target:?} needs TLS, and this build of tern has none (cargo feature `tls`)"
+            )))
+        }
+        _ => {
+            return Err(invalid(format!(
+                "unsupported scheme in {target:?}: use http:// (cleartext HTTP/2), https:// \
+                 (TLS) or unix:"
+            )))
+        }
+    };
     let authority = uri
         .authority()
         .cloned()
@@ -185,12 +254,15 @@ fn parse_target(target: &str) -> Result<(Address, Authority), Error> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = authority.port_u16().unwrap_or(80);
-    Ok((Address::Tcp { host, port }, authority))
+    let port = authority
+        .port_u16()
+        .unwrap_or(if secure { 443 } else { 80 });
+    Ok((Address::Tcp { host, port }, authority, secure))
 }
 
 impl Channel {
-    /// Connects to `target` now, failing if it cannot: `http://host:port`, `host:port`, or
+    /// Connects to `target` now, failing if it cannot: `http://host:port` or `host:port`
+    /// (cleartext), `https://host:port` (TLS, verified against the system's roots), or
     /// `unix:/path/to/socket`.
     pub async fn connect(target: &str) -> Result<Channel, Error> {
         Channel::builder(target)?.connect().await
@@ -203,14 +275,18 @@ impl Channel {
 
     /// Settings for a channel to `target`.
     pub fn builder(target: &str) -> Result<ChannelBuilder, Error> {
-        let (address, authority) = parse_target(target)?;
+        let (address, authority, secure) = parse_target(target)?;
         Ok(ChannelBuilder {
             address,
             authority,
+            secure,
+            #[cfg(feature = "tls-core")]
+            tls: None,
+            tls_name: None,
             settings: Http2Settings::default(),
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
-            connect_timeout: None,
+            connect_timeout: Some(Duration::from_secs(20)),
         })
     }
 
@@ -276,14 +352,14 @@ impl Channel {
                         .await
                         .map_err(|e| self.connect_error(e))?;
                     let _ = stream.set_nodelay(true);
-                    self.handshake(stream, mine).await
+                    self.secure_handshake(stream, mine).await
                 }
                 #[cfg(unix)]
                 Address::Unix(path) => {
                     let stream = tokio::net::UnixStream::connect(path)
                         .await
                         .map_err(|e| self.connect_error(e))?;
-                    self.handshake(stream, mine).await
+                    self.secure_handshake(stream, mine).await
                 }
                 #[cfg(not(unix))]
                 Address::Unix(path) => Err(Error::msg(
@@ -327,29 +403,69 @@ impl Channel {
         )
     }
 
+    /// The TLS handshake, if the channel uses TLS, then HTTP/2's.
+    async fn secure_handshake<IO>(&self, io: IO, generation: u64) -> Result<ClientConnection, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        #[cfg(feature = "tls-core")]
+        if let Some(tls) = &self.inner.tls {
+            let tls = tls
+                .as_ref()
+                .map_err(|why| Error::msg(ErrorKind::Tls, why.clone()))?;
+            let stream = tls.connect(io, &self.describe()).await?;
+            return self.handshake(stream, generation).await;
+        }
+        self.handshake(io, generation).await
+    }
+
     async fn handshake<IO>(&self, io: IO, generation: u64) -> Result<ClientConnection, Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (conn, driver) =
+        let failed = |why: String| {
+            Error::msg(
+                ErrorKind::Handshake,
+                format!("HTTP/2 handshake with {} failed: {why}", self.describe()),
+            )
+        };
+        let (conn, driver, first) =
             ClientConnection::handshake(io, &self.inner.settings, self.inner.keepalive)
                 .await
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Handshake,
-                        format!("HTTP/2 handshake with {} failed", self.describe()),
-                        e,
-                    )
-                })?;
+                .map_err(|status| failed(status.message().to_owned()))?;
+        let (ended_tx, ended) = tokio::sync::oneshot::channel();
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            if let Err(status) = driver.await {
+            let result = driver.await;
+            if let Err(status) = &result {
                 tracing::debug!(%status, "client connection ended");
             }
+            let _ = ended_tx.send(result);
             if let Some(inner) = weak.upgrade() {
                 Channel { inner }.forget(generation);
             }
         });
-        Ok(conn)
+        // Ready once the server has shown it speaks HTTP/2, so that a server speaking something
+        // else fails the dial with what it said rather than the first call with a bare error.
+        let driver_error = tokio::select! {
+            () = first.first_frame() => None,
+            result = ended => Some(result),
+        };
+        let Some(problem) = first.problem().or_else(|| match driver_error {
+            Some(Ok(Err(status))) => Some(status.message().to_owned()),
+            Some(_) => Some("the connection closed".to_owned()),
+            None => None,
+        }) else {
+            return Ok(conn);
+        };
+        // What the server sent explains most; when it sent nothing, why reading failed (a TLS
+        // alert, say) does, if it did.
+        match first.read_error() {
+            Some(error) if !first.received_any() => Err(Error::msg(
+                ErrorKind::Tls,
+                format!("connection to {} failed: {error}", self.describe()),
+            )),
+            _ => Err(failed(problem)),
+        }
     }
 }

@@ -4,7 +4,6 @@
 
 use std::any::Any;
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::task::{Context, Poll};
@@ -22,7 +21,7 @@ use crate::protocol::compression::{accept_encoding, CompressionEncoding, Encodin
 use crate::protocol::headers::{
     write_status, CONTENT_TYPE_GRPC, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_STATUS,
 };
-use crate::request::{Compression, Request, Response};
+use crate::request::{Compression, Peer, Request, Response};
 use crate::status::{Code, Status};
 use crate::streaming::Streaming;
 use crate::transport::server::Responder;
@@ -43,7 +42,7 @@ pub struct ServerCall {
     pub(crate) body: RecvBody,
     pub(crate) respond: Responder,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) peer: Peer,
     pub(crate) limits: Limits,
     /// The request's `grpc-encoding`, for its compressed messages.
     pub(crate) request_encoding: Option<CompressionEncoding>,
@@ -192,7 +191,7 @@ fn send_trailers_only(respond: &mut Responder, status: &Status) {
 /// What the call knows besides its messages, kept for answering it.
 struct CallInfo {
     deadline: Option<Instant>,
-    remote_addr: Option<SocketAddr>,
+    peer: Peer,
     limits: Limits,
     receive: ReceiveMessages,
     accepted: EncodingSet,
@@ -206,7 +205,7 @@ impl CallInfo {
             metadata,
             message,
             self.deadline,
-            self.remote_addr,
+            self.peer.clone(),
             compressed,
         );
         request.set_shutdown_signal(self.shutdown.clone());
@@ -232,7 +231,7 @@ impl ServerCall {
     fn into_parts(self) -> (Metadata, RecvBody, Responder, CallInfo) {
         let info = CallInfo {
             deadline: self.deadline,
-            remote_addr: self.remote_addr,
+            peer: self.peer,
             limits: self.limits,
             receive: ReceiveMessages {
                 limit: self.limits.max_decoding_message_size,

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep, Instant};
 
 use super::{handle_stream, io, Routes, Shared, ShutdownSignal};
+use crate::request::Peer;
 use crate::transport::server::ServerConnection;
 
 /// The connection-level timers, as the server builder set them.
@@ -79,19 +80,61 @@ pub(super) async fn serve_connection<R, IO>(
     io: IO,
     remote: Option<SocketAddr>,
     shared: Arc<Shared<R>>,
+    shutdown: watch::Receiver<bool>,
+) where
+    R: Routes,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Peer {
+        addr: remote,
+        ..Peer::default()
+    };
+    // The TLS handshake and the HTTP/2 preface together must come within the handshake timeout.
+    let deadline = Instant::now() + shared.server.preface_timeout;
+    #[cfg(feature = "tls-core")]
+    if let Some(tls) = &shared.server.tls {
+        let name = describe(&peer);
+        let accepted = match tokio::time::timeout_at(deadline, crate::tls::accept(tls, io)).await {
+            Ok(Ok(accepted)) => accepted,
+            Ok(Err(why)) => return tracing::info!(peer = %name, "connection refused: {why}"),
+            Err(_) => {
+                return tracing::info!(peer = %name, "connection refused: no TLS handshake in time")
+            }
+        };
+        let peer = Peer {
+            tls: Some(accepted.info),
+            ..peer
+        };
+        return serve_http2(accepted.io, peer, deadline, shared, shutdown).await;
+    }
+    serve_http2(io, peer, deadline, shared, shutdown).await
+}
+
+fn describe(peer: &Peer) -> String {
+    peer.addr
+        .map_or_else(|| "local socket".to_owned(), |r| r.to_string())
+}
+
+/// Serves HTTP/2 on a connection, from its preface (due by `deadline`) to its close.
+async fn serve_http2<R, IO>(
+    io: IO,
+    peer: Peer,
+    deadline: Instant,
+    shared: Arc<Shared<R>>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     R: Routes,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let peer = remote.map_or_else(|| "local socket".to_owned(), |r| r.to_string());
-    let io = match io::read_preface(io, shared.server.preface_timeout).await {
-        Ok(io) => io,
-        Err(e) => return tracing::debug!(%peer, error = %e, "connection refused"),
+    let name = describe(&peer);
+    let io = match tokio::time::timeout_at(deadline, io::read_preface(io)).await {
+        Ok(Ok(io)) => io,
+        Ok(Err(e)) => return tracing::debug!(peer = %name, error = %e, "connection refused"),
+        Err(_) => return tracing::debug!(peer = %name, "connection refused: no HTTP/2 preface"),
     };
     let mut conn = match ServerConnection::handshake(io, &shared.server.http2).await {
         Ok(conn) => conn,
-        Err(e) => return tracing::debug!(%peer, error = %e, "HTTP/2 handshake failed"),
+        Err(e) => return tracing::debug!(peer = %name, error = %e, "HTTP/2 handshake failed"),
     };
     let timers = shared.server.timers;
     let start = Instant::now();
@@ -124,6 +167,7 @@ pub(super) async fn serve_connection<R, IO>(
             next = conn.accept() => match next {
                 Some(Ok(stream)) => {
                     let shared = shared.clone();
+                    let peer = peer.clone();
                     activity.active.fetch_add(1, Ordering::AcqRel);
                     let guard = StreamGuard(activity.clone());
                     let shutdown = ShutdownSignal::new(drain_rx.clone());
@@ -131,39 +175,39 @@ pub(super) async fn serve_connection<R, IO>(
                     // tokio moves a task's future by value at spawn and at each stage change;
                     // behind a pointer, those moves are 8 bytes instead of the whole future.
                     tokio::spawn(Box::pin(async move {
-                        handle_stream(stream, remote, &shared, shutdown).await;
+                        handle_stream(stream, peer, &shared, shutdown).await;
                         drop(guard);
                     }));
                 }
                 Some(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    tracing::debug!(peer = %name, error = %e, "connection ended with an error");
                     break;
                 }
                 None => break,
             },
             _ = shutdown.changed(), if !draining => {
-                tracing::debug!(%peer, "server shutting down: draining connection");
+                tracing::debug!(peer = %name, "server shutting down: draining connection");
                 draining = true;
                 drain_tx.send_replace(true);
                 conn.graceful_shutdown();
                 grace.as_mut().reset(after(timers.shutdown_grace));
             }
             () = &mut age, if !draining => {
-                tracing::debug!(%peer, "max connection age reached: draining connection");
+                tracing::debug!(peer = %name, "max connection age reached: draining connection");
                 draining = true;
                 drain_tx.send_replace(true);
                 conn.graceful_shutdown();
                 grace.as_mut().reset(after(timers.max_age_grace));
             }
             () = &mut grace => {
-                tracing::debug!(%peer, "grace period over: closing the connection");
+                tracing::debug!(peer = %name, "grace period over: closing the connection");
                 break;
             }
             () = &mut idle, if !draining => {
                 let max_idle = timers.max_idle.unwrap_or_default();
                 match activity.idle_since() {
                     Some(since) if since + max_idle <= Instant::now() => {
-                        tracing::debug!(%peer, "connection idle: closing it");
+                        tracing::debug!(peer = %name, "connection idle: closing it");
                         draining = true;
                         conn.graceful_shutdown();
                         grace.as_mut().reset(after(timers.shutdown_grace));
@@ -192,7 +236,7 @@ pub(super) async fn serve_connection<R, IO>(
                 }
             }
             () = &mut pong_deadline, if awaiting_pong => {
-                tracing::debug!(%peer, "keepalive PING not acknowledged in time: closing");
+                tracing::debug!(peer = %name, "keepalive PING not acknowledged in time: closing");
                 break;
             }
         }

@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, watch};
 pub use call::{
     client_streaming, server_streaming, streaming, unary, ServerCall, ServiceLimits, ShutdownSignal,
 };
+#[cfg(feature = "tls-core")]
+pub(crate) use io::PREFACE;
 
 use crate::error::{Error, ErrorKind};
 use crate::metadata::check_binary_values;
@@ -39,6 +41,7 @@ type ReflectionV1alphaServer =
     crate::services::reflection::v1alpha::server_reflection_server::ServerReflectionServer<
         ReflectionV1alpha,
     >;
+use crate::request::Peer;
 use crate::status::Status;
 use crate::transport::server::IncomingStream;
 use crate::transport::Http2Settings;
@@ -109,6 +112,8 @@ pub struct Server {
     preface_timeout: Duration,
     /// Set NOT_SERVING when shutdown starts.
     health: Option<HealthReporter>,
+    #[cfg(feature = "tls-core")]
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for Server {
@@ -123,6 +128,8 @@ impl Default for Server {
             timers: ConnectionTimers::default(),
             health: None,
             preface_timeout: Duration::from_secs(10),
+            #[cfg(feature = "tls-core")]
+            tls: None,
         }
     }
 }
@@ -152,6 +159,34 @@ impl Server {
     /// [`Response::set_send_compression`](crate::Response::set_send_compression).
     pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Server {
         self.send_compression = Some(encoding);
+        self
+    }
+
+    /// Serves over TLS with these settings: every connection must complete a TLS handshake that
+    /// negotiates HTTP/2 (ALPN `h2`). Fails if the settings cannot make a TLS configuration (a
+    /// client CA that is not a usable root, say).
+    ///
+    /// ```no_run
+    /// # async fn f<S: tern::server::Service>(service: S) -> Result<(), tern::Error> {
+    /// use tern::tls::{Identity, ServerTlsConfig};
+    /// let identity = Identity::from_pem_files("server.pem", "server.key")?;
+    /// tern::Server::builder()
+    ///     .tls(ServerTlsConfig::new(identity))?
+    ///     .add_service(service)
+    ///     .serve("0.0.0.0:443".parse().unwrap())
+    ///     .await
+    /// # }
+    /// ```
+    #[cfg(feature = "tls-core")]
+    pub fn tls(mut self, config: crate::tls::ServerTlsConfig) -> Result<Server, Error> {
+        self.tls = Some(config.build()?);
+        Ok(self)
+    }
+
+    /// How long a new connection may take to finish its TLS handshake (if any) and send the
+    /// HTTP/2 preface before it is closed (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Server {
+        self.preface_timeout = timeout;
         self
     }
 
@@ -415,7 +450,7 @@ fn reject_http(stream: &mut IncomingStream, status: StatusCode) {
 
 async fn handle_stream<R: Routes>(
     mut stream: IncomingStream,
-    remote: Option<SocketAddr>,
+    peer: Peer,
     shared: &Shared<R>,
     shutdown: ShutdownSignal,
 ) {
@@ -459,7 +494,7 @@ async fn handle_stream<R: Routes>(
         body,
         respond,
         deadline: None,
-        remote_addr: remote,
+        peer,
         limits: shared.server.limits,
         request_encoding,
         send_compression: shared.server.send_compression,

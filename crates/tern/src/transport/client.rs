@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::first_bytes::{FirstBytes, Recorded};
 use super::{status_from_h2, Driver, Http2Settings, Pinger, RecvBody, SendBody};
 use crate::status::Status;
 
@@ -56,11 +57,21 @@ pub(crate) struct Keepalive {
 impl ClientConnection {
     /// Performs the HTTP/2 handshake. The returned future drives the connection's IO and must be
     /// spawned; it ends when the connection closes, or when a keepalive PING goes unanswered.
+    /// The connection is not known to work until [`FirstBytes::first_frame`] has seen the
+    /// server's SETTINGS.
+    #[allow(clippy::type_complexity)]
     pub(crate) async fn handshake<IO>(
         io: IO,
         settings: &Http2Settings,
         keepalive: Option<Keepalive>,
-    ) -> Result<(ClientConnection, impl Future<Output = Result<(), Status>>), Status>
+    ) -> Result<
+        (
+            ClientConnection,
+            impl Future<Output = Result<(), Status>>,
+            std::sync::Arc<FirstBytes>,
+        ),
+        Status,
+    >
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -72,6 +83,7 @@ impl ClientConnection {
             .max_header_list_size(settings.max_header_list_size)
             // The client never accepts pushes; gRPC has none.
             .enable_push(false);
+        let (io, first) = Recorded::new(io);
         let (io, mut driver) = Driver::new(io);
         let (send, mut connection) = builder.handshake(io).await.map_err(status_from_h2)?;
         let pinger = keepalive.and_then(|k| Some((k, Pinger::new(connection.ping_pong()?))));
@@ -97,7 +109,7 @@ impl ClientConnection {
                 }
             }
         };
-        Ok((ClientConnection { send }, driver))
+        Ok((ClientConnection { send }, driver, first))
     }
 
     /// Waits for room for one more stream; fails if the connection is closed or going away.

@@ -5,6 +5,7 @@
 
 pub(crate) mod client;
 mod coalesce;
+mod first_bytes;
 pub(crate) mod server;
 
 use std::future::{poll_fn, Future};
