@@ -157,7 +157,7 @@ pub mod health_server {
                     ::tern::codegen::unary(
                             call,
                             codec,
-                            |request| self.inner.check(request),
+                            |request| Health::check(&self.inner, request),
                         )
                         .await
                 }
@@ -169,7 +169,7 @@ pub mod health_server {
                     ::tern::codegen::unary(
                             call,
                             codec,
-                            |request| self.inner.list(request),
+                            |request| Health::list(&self.inner, request),
                         )
                         .await
                 }
@@ -181,7 +181,7 @@ pub mod health_server {
                     ::tern::codegen::server_streaming(
                             call,
                             codec,
-                            |request| self.inner.watch(request),
+                            |request| Health::watch(&self.inner, request),
                         )
                         .await
                 }

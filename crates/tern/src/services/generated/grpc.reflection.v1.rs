@@ -169,7 +169,10 @@ pub mod server_reflection_server {
                     ::tern::codegen::streaming(
                             call,
                             codec,
-                            |request| self.inner.server_reflection_info(request),
+                            |request| ServerReflection::server_reflection_info(
+                                &self.inner,
+                                request,
+                            ),
                         )
                         .await
                 }
