@@ -1,0 +1,25 @@
+//! Code generated from the hard fixtures in `proto/`, brought in with one line each; the tests
+//! in `tests/` serve and call it.
+
+pub mod streams;
+
+// Every package compiled by build.rs, nested: wkt, r#type::r#match, a::b::c, legacy, ...
+tern::include_protos!();
+
+/// `sides.proto` with clients only.
+pub mod client_only {
+    include!(concat!(env!("OUT_DIR"), "/client_only/_includes.rs"));
+}
+
+/// `sides.proto` with servers only.
+pub mod server_only {
+    include!(concat!(env!("OUT_DIR"), "/server_only/_includes.rs"));
+}
+
+/// `wkt.proto` with `google.protobuf` compiled in (`google::protobuf::Empty` is a struct).
+pub mod wkt_compiled {
+    include!(concat!(env!("OUT_DIR"), "/wkt_compiled/_includes.rs"));
+}
+
+/// The encoded descriptors of everything in the main run, comments included.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tern::include_descriptor_set!();
