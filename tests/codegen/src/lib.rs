@@ -21,5 +21,21 @@ pub mod wkt_compiled {
     include!(concat!(env!("OUT_DIR"), "/wkt_compiled/_includes.rs"));
 }
 
+/// Serves `service` on a free loopback port until the test ends, and a channel to it.
+pub async fn serve<S: tern::server::Service>(service: S) -> tern::Channel {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("the port bound");
+    tokio::spawn(
+        tern::Server::builder()
+            .add_service(service)
+            .serve_listener(listener, std::future::pending()),
+    );
+    tern::Channel::connect(&format!("http://{addr}"))
+        .await
+        .expect("connect to the test server")
+}
+
 /// The encoded descriptors of everything in the main run, comments included.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tern::include_descriptor_set!();
