@@ -247,6 +247,9 @@ fn server(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStrea
 
     quote! {
         /// Server side of the service: implement the trait, then serve it with the wrapper.
+        // The methods are named by the .proto (`New`, `Next`, `IntoX`): clippy's naming lints
+        // are the .proto author's concern, not the crate's.
+        #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
         pub mod #module {
             #service_docs
             pub trait #trait_name: Send + Sync + 'static {
@@ -357,6 +360,7 @@ fn client(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStrea
 
     quote! {
         /// Client side of the service.
+        #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
         pub mod #module {
             #service_docs
             #[derive(Clone, Debug)]

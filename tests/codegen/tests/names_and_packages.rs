@@ -379,7 +379,7 @@ mod options {
         // enum_attribute: the enum is Serialize too.
         assert_eq!(serde_json::to_value(Color::Red).unwrap(), "Red");
         // message_attribute: Ord.
-        let mut tags = vec![
+        let mut tags = [
             Tag {
                 weight: 9,
                 ..tag.clone()
@@ -402,8 +402,8 @@ mod options {
             })),
             value: 2,
         };
-        let left: &Box<Tree> = tree.left.as_ref().unwrap();
-        assert_eq!(left.value, 1);
+        let left: Option<Box<Tree>> = tree.left;
+        assert_eq!(left.map(|t| t.value), Some(1));
     }
 }
 

@@ -73,6 +73,7 @@ pub struct HealthListResponse {
     >,
 }
 /// Server side of the service: implement the trait, then serve it with the wrapper.
+#[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
 pub mod health_server {
     /// Reports whether the server, or one of its services, can serve.
     pub trait Health: Send + Sync + 'static {
@@ -191,6 +192,7 @@ pub mod health_server {
     }
 }
 /// Client side of the service.
+#[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
 pub mod health_client {
     /// Reports whether the server, or one of its services, can serve.
     #[derive(Clone, Debug)]
