@@ -171,7 +171,11 @@ impl Builder {
     ///     .compile(&["api.proto"], &["."])?;
     /// # Ok::<(), tern_build::Error>(())
     /// ```
-    pub fn type_attribute(mut self, path: impl Into<String>, attribute: impl Into<String>) -> Builder {
+    pub fn type_attribute(
+        mut self,
+        path: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Builder {
         self.type_attributes.push((path.into(), attribute.into()));
         self
     }
@@ -189,7 +193,8 @@ impl Builder {
         path: impl Into<String>,
         attribute: impl Into<String>,
     ) -> Builder {
-        self.message_attributes.push((path.into(), attribute.into()));
+        self.message_attributes
+            .push((path.into(), attribute.into()));
         self
     }
 
@@ -201,7 +206,11 @@ impl Builder {
     ///     .compile(&["api.proto"], &["."])?;
     /// # Ok::<(), tern_build::Error>(())
     /// ```
-    pub fn enum_attribute(mut self, path: impl Into<String>, attribute: impl Into<String>) -> Builder {
+    pub fn enum_attribute(
+        mut self,
+        path: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> Builder {
         self.enum_attributes.push((path.into(), attribute.into()));
         self
     }
@@ -319,7 +328,9 @@ impl Builder {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR")
                 .map(PathBuf::from)
-                .ok_or_else(|| Error::config("OUT_DIR is not set: call from build.rs or set out_dir"))?,
+                .ok_or_else(|| {
+                    Error::config("OUT_DIR is not set: call from build.rs or set out_dir")
+                })?,
         };
         std::fs::create_dir_all(&out_dir).map_err(|e| Error::io("create", &out_dir, e))?;
         // The descriptors of the compiled files and their imports, comments included, for
@@ -361,8 +372,11 @@ impl Builder {
         for path in &self.boxed {
             config.boxed(path);
         }
-        let mut extern_paths: Vec<String> =
-            self.extern_paths.iter().map(|(proto, _)| proto.clone()).collect();
+        let mut extern_paths: Vec<String> = self
+            .extern_paths
+            .iter()
+            .map(|(proto, _)| proto.clone())
+            .collect();
         if self.compile_well_known_types {
             config.compile_well_known_types();
         } else {
@@ -429,9 +443,9 @@ impl Builder {
         }
         let mut tree = Vec::new();
         for (module, code) in &modules {
-            let (package, names) = packages
-                .get(module)
-                .ok_or_else(|| Error::codegen(format!("prost-build made an unknown module {module}")))?;
+            let (package, names) = packages.get(module).ok_or_else(|| {
+                Error::codegen(format!("prost-build made an unknown module {module}"))
+            })?;
             let code = output::format(code).map_err(|e| {
                 Error::codegen(format!(
                     "the code generated for package {package:?} ({}) does not parse: {e}; \
@@ -443,7 +457,9 @@ impl Builder {
             output::write_if_changed(&out_dir.join(&file), &code)?;
             tree.push((module, file));
         }
-        let tree = tree.iter().map(|(module, file)| (module_parts(module), file.clone()));
+        let tree = tree
+            .iter()
+            .map(|(module, file)| (module_parts(module), file.clone()));
         let parts: Vec<(Vec<String>, String)> = tree.collect();
         let include = output::include_tree(parts.iter().map(|(m, f)| (&m[..], f.clone())));
         output::write_if_changed(&out_dir.join(output::INCLUDE_FILE), &include)
@@ -458,7 +474,11 @@ fn module_parts(module: &Module) -> Vec<String> {
 fn list(names: &[impl AsRef<str>]) -> String {
     let shown: Vec<&str> = names.iter().take(5).map(AsRef::as_ref).collect();
     if names.len() > shown.len() {
-        format!("{} and {} more files", shown.join(", "), names.len() - shown.len())
+        format!(
+            "{} and {} more files",
+            shown.join(", "),
+            names.len() - shown.len()
+        )
     } else {
         shown.join(", ")
     }

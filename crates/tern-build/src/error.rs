@@ -145,22 +145,45 @@ fn collect(
 ) {
     let source = diagnostic.source_code().or(parent_source);
     let mut message = diagnostic.to_string();
-    let mut located = None;
-    if let (Some(source), Some(mut labels)) = (source, diagnostic.labels()) {
-        if let Some(label) = labels.next() {
-            if let Ok(contents) = source.read_span(label.inner(), 0, 0) {
-                located = Some((
+    // Each label with its position: the main one places the problem ("defined here"), the
+    // others are context ("first defined here") and are named in the message.
+    let mut labels: Vec<(
+        Option<String>,
+        bool,
+        Option<(Option<String>, (usize, usize))>,
+    )> = Vec::new();
+    if let (Some(source), Some(found)) = (source, diagnostic.labels()) {
+        for label in found {
+            let at = source.read_span(label.inner(), 0, 0).ok().map(|contents| {
+                (
                     contents.name().map(str::to_owned),
                     (contents.line() + 1, contents.column() + 1),
-                ));
-            }
-            // "defined here" adds nothing to "name 'X' is defined twice"; keep labels that
-            // say something of their own.
-            if let Some(text) = label.label() {
-                if !matches!(text, "defined here" | "found here") && !message.contains(text) {
+                )
+            });
+            labels.push((label.label().map(str::to_owned), label.primary(), at));
+        }
+    }
+    let main = labels
+        .iter()
+        .position(|(_, primary, _)| *primary)
+        .or_else(|| {
+            labels
+                .iter()
+                .position(|(text, _, _)| !text.as_deref().unwrap_or("").starts_with("first"))
+        })
+        .unwrap_or(0);
+    let mut located = None;
+    for (i, (text, _, at)) in labels.into_iter().enumerate() {
+        if i == main {
+            located = at;
+            // "defined here", "imported here" add nothing once the position is given.
+            if let Some(text) = text {
+                if !text.ends_with(" here") && !message.contains(&text) {
                     message = format!("{message} ({text})");
                 }
             }
+        } else if let (Some(text), Some((_, (line, column)))) = (text, at) {
+            message = format!("{message} ({text}: {line}:{column})");
         }
     }
     if let Some(help) = diagnostic.help() {

@@ -98,7 +98,9 @@ struct Node {
 
 /// The include file for `packages`: (Rust module path, as prost-build names its components, and
 /// the file holding that package).
-pub(crate) fn include_tree<'a>(packages: impl IntoIterator<Item = (&'a [String], String)>) -> String {
+pub(crate) fn include_tree<'a>(
+    packages: impl IntoIterator<Item = (&'a [String], String)>,
+) -> String {
     let mut root = Node::default();
     for (module, file) in packages {
         let node = module.iter().fold(&mut root, |node, part| {
@@ -133,7 +135,11 @@ mod tests {
 
     #[test]
     fn the_tree_nests_packages_and_keeps_raw_identifiers() {
-        let google_type = ["google".to_owned(), "logging".to_owned(), "r#type".to_owned()];
+        let google_type = [
+            "google".to_owned(),
+            "logging".to_owned(),
+            "r#type".to_owned(),
+        ];
         let google = ["google".to_owned(), "logging".to_owned()];
         let tree = include_tree([
             (&google_type[..], file_name("google.logging.type")),

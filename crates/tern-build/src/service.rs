@@ -112,9 +112,8 @@ impl Generator {
         // is an absolute path (`::prost_types::Timestamp`, `crate::x`, `other_crate::x`), a
         // primitive (`()` for Empty, `i64` for Int64Value) or, when the user gave one, a path
         // relative to the package's module (`super::x`).
-        let relative = !is_extern
-            || rust_path.starts_with("super::")
-            || rust_path.starts_with("self::");
+        let relative =
+            !is_extern || rust_path.starts_with("super::") || rust_path.starts_with("self::");
         let path = if relative {
             format!("super::{rust_path}")
         } else {
@@ -153,10 +152,20 @@ impl Generator {
             };
             let input = self
                 .message_type(&m.input_type, &m.input_proto_type)
-                .map_err(|(kind, e)| (kind, format!("service {full_name}, method {}: {e}", m.proto_name)))?;
+                .map_err(|(kind, e)| {
+                    (
+                        kind,
+                        format!("service {full_name}, method {}: {e}", m.proto_name),
+                    )
+                })?;
             let output = self
                 .message_type(&m.output_type, &m.output_proto_type)
-                .map_err(|(kind, e)| (kind, format!("service {full_name}, method {}: {e}", m.proto_name)))?;
+                .map_err(|(kind, e)| {
+                    (
+                        kind,
+                        format!("service {full_name}, method {}: {e}", m.proto_name),
+                    )
+                })?;
             parts.push(MethodParts {
                 ident: ident(&snake),
                 client_ident,

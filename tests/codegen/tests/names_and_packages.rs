@@ -78,7 +78,10 @@ mod keywords {
             s.super_ = "connect".to_owned();
             Ok(Response::new(s))
         }
-        async fn new(&self, request: Request<SelfMessage>) -> Result<Response<SelfMessage>, Status> {
+        async fn new(
+            &self,
+            request: Request<SelfMessage>,
+        ) -> Result<Response<SelfMessage>, Status> {
             let mut s = request.into_inner();
             s.super_ = "new".to_owned();
             Ok(Response::new(s))
@@ -118,7 +121,11 @@ mod keywords {
         assert_eq!(twice.message().await.unwrap(), None);
 
         let counted = client
-            .r#await(Iter::new([message.clone(), message.clone(), message.clone()]))
+            .r#await(Iter::new([
+                message.clone(),
+                message.clone(),
+                message.clone(),
+            ]))
             .await
             .unwrap();
         assert_eq!(counted.into_inner().r#async, 3);
@@ -141,7 +148,10 @@ mod keywords {
             (client.new_rpc(me.clone()).await, "new"),
         ] {
             let answer = answer.unwrap().into_inner();
-            assert_eq!((answer.super_.as_str(), answer.crate_.as_str()), (expected, "c"));
+            assert_eq!(
+                (answer.super_.as_str(), answer.crate_.as_str()),
+                (expected, "c")
+            );
         }
 
         // The server routes the .proto's names, not the Rust ones.
@@ -173,7 +183,10 @@ mod keywords {
                 Ok(Response::new(request.into_inner()))
             }
         }
-        assert_eq!(<LoopServer<L> as tern::codegen::Service>::NAME, "type.match.loop");
+        assert_eq!(
+            <LoopServer<L> as tern::codegen::Service>::NAME,
+            "type.match.loop"
+        );
         let client = LoopClient::new(tern_codegen_tests::serve(LoopServer::new(L)).await);
         let base = Base {
             r#impl: "x".to_owned(),
@@ -243,7 +256,9 @@ mod packages {
         struct O;
         impl Orders for O {
             async fn total(&self, request: Request<Order>) -> Result<Response<Money>, Status> {
-                Ok(Response::new(request.into_inner().total.unwrap_or_default()))
+                Ok(Response::new(
+                    request.into_inner().total.unwrap_or_default(),
+                ))
             }
             async fn double(&self, request: Request<Money>) -> Result<Response<Money>, Status> {
                 let mut money = request.into_inner();
@@ -296,9 +311,16 @@ mod proto2 {
             }),
             line: vec![Line { n: 1 }, Line { n: 2 }],
         };
-        assert_eq!(client.echo(message.clone()).await.unwrap().into_inner(), message);
+        assert_eq!(
+            client.echo(message.clone()).await.unwrap().into_inner(),
+            message
+        );
         // The default of an unset optional field is the .proto's.
-        let reply = client.defaults(Base { id: None }).await.unwrap().into_inner();
+        let reply = client
+            .defaults(Base { id: None })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(reply.id(), "none!");
         // A message that declares an extension is generated as usual.
         assert_eq!(Scoped { n: Some(1) }.n(), 1);
@@ -317,7 +339,8 @@ mod options {
     impl Store for S {
         async fn put(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
             let mut blob = request.into_inner();
-            blob.counts.insert("seen".to_owned(), blob.data.len() as i32);
+            blob.counts
+                .insert("seen".to_owned(), blob.data.len() as i32);
             Ok(Response::new(blob))
         }
         async fn label(&self, request: Request<Tag>) -> Result<Response<Tag>, Status> {

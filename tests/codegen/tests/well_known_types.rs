@@ -197,7 +197,12 @@ mod samples {
     pub(super) fn unary_value() -> (Value, Value) {
         let list = Value {
             kind: Some(Kind::ListValue(ListValue {
-                values: vec![string("a"), Value { kind: Some(Kind::NullValue(0)) }],
+                values: vec![
+                    string("a"),
+                    Value {
+                        kind: Some(Kind::NullValue(0)),
+                    },
+                ],
             })),
         };
         (Value::default(), list)
