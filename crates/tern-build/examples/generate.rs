@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .out_dir(&out)
         .file_descriptor_set_path(descriptors)
         .emit_rerun_if_changed(false)
-        .compile(&protos, &[include])?;
+        .compile(&protos, &[&include])?;
+    // Each shipped service is included on its own (`include!` of its package's file), so the
+    // include tree, which the next run would overwrite anyway, is not kept.
+    std::fs::remove_file(std::path::Path::new(&out).join(tern_build::INCLUDE_FILE))?;
     Ok(())
 }

@@ -10,47 +10,65 @@
 //! }
 //! ```
 //!
-//! and in the crate, one module per proto package:
+//! and in the crate, every compiled package as nested modules (`google.logging.type` becomes
+//! `google::logging::r#type`, imports included):
+//!
+//! ```ignore
+//! tern::include_protos!();
+//! ```
+//!
+//! or one package at a time, in a module of your choosing (the name as the `.proto` spells it):
 //!
 //! ```ignore
 //! pub mod hello {
 //!     tern::include_proto!("hello");
 //! }
 //! ```
+//!
+//! # What is generated
+//!
+//! - Per package, one file `PACKAGE.rs` (`_.rs` for no package): prost's messages and enums, and
+//!   for each service `Foo` a module `foo_server` (trait `Foo` with one `async fn` per method,
+//!   wrapper `FooServer`) and a module `foo_client` (`FooClient`).
+//! - [`INCLUDE_FILE`], nesting every package as a module, for `tern::include_protos!()`.
+//! - [`DESCRIPTOR_SET_FILE`], the descriptors with their comments, for
+//!   `tern::include_descriptor_set!()` and server reflection.
+//!
+//! Well-known types are `prost-types`' (reached through `tern`, as is prost): a method may take
+//! or return any of them, `google.protobuf.Empty` being `()`, the wrappers their Rust values
+//! (`StringValue` is `String`, `Int64Value` is `i64`). Names that are Rust keywords become raw
+//! identifiers (`r#type`, `r#async`) or take a `_` (`Self_`, `self_`), as prost-build names them;
+//! the names on the wire stay those of the `.proto`. An rpc whose name is one the client defines
+//! itself (`Connect`, `New`) is `connect_rpc` / `new_rpc` in the client.
+//!
+//! # Errors
+//!
+//! An invalid `.proto` (a syntax error, an unknown type, a missing import, a name defined
+//! twice) is an [`Error`] whose `Display` says where, as compilers do, one problem a line:
+//!
+//! ```text
+//! api.proto:7:3: name 'Reply' is not defined
+//! ```
+//!
+//! Settings are on [`Builder`], from [`configure()`]: which sides to build, the output
+//! directory, extern paths, attributes, `bytes::Bytes` and `BTreeMap` fields.
 
 #![warn(missing_docs)]
 
+mod builder;
+mod error;
+mod output;
 mod service;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+pub use builder::Builder;
+pub use error::{Error, ErrorKind, Problem};
+pub use output::INCLUDE_FILE;
 pub use prost_build;
 
 /// The file, in the output directory, that holds the encoded descriptors of what was compiled.
 pub const DESCRIPTOR_SET_FILE: &str = "tern_descriptor_set.bin";
-
-/// Why code generation failed.
-#[derive(Debug)]
-pub struct Error {
-    message: String,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl Error {
-    fn new(message: impl Into<String>) -> Error {
-        Error {
-            message: message.into(),
-        }
-    }
-}
 
 /// Compiles `protos`, looking up imports in `includes`, into `$OUT_DIR` with default settings:
 /// messages, server traits and clients.
@@ -63,108 +81,5 @@ pub fn compile_protos(
 
 /// A builder for settings beyond the defaults.
 pub fn configure() -> Builder {
-    Builder {
-        build_server: true,
-        build_client: true,
-        out_dir: None,
-        file_descriptor_set_path: None,
-        emit_rerun_if_changed: true,
-    }
-}
-
-/// Code generation settings.
-#[derive(Clone, Debug)]
-pub struct Builder {
-    build_server: bool,
-    build_client: bool,
-    out_dir: Option<PathBuf>,
-    file_descriptor_set_path: Option<PathBuf>,
-    emit_rerun_if_changed: bool,
-}
-
-impl Builder {
-    /// Whether to generate server traits and wrappers (default true).
-    pub fn build_server(mut self, enable: bool) -> Builder {
-        self.build_server = enable;
-        self
-    }
-
-    /// Whether to generate clients (default true).
-    pub fn build_client(mut self, enable: bool) -> Builder {
-        self.build_client = enable;
-        self
-    }
-
-    /// Where to write the `.rs` files (default `$OUT_DIR`).
-    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
-        self.out_dir = Some(dir.into());
-        self
-    }
-
-    /// Writes the encoded `FileDescriptorSet` of the compiled files and their imports here,
-    /// instead of `$OUT_DIR/tern_descriptor_set.bin` (where `tern::include_descriptor_set!()`
-    /// finds it).
-    pub fn file_descriptor_set_path(mut self, path: impl Into<PathBuf>) -> Builder {
-        self.file_descriptor_set_path = Some(path.into());
-        self
-    }
-
-    /// Whether to print `cargo:rerun-if-changed` lines for the inputs (default true; turn off
-    /// outside `build.rs`).
-    pub fn emit_rerun_if_changed(mut self, enable: bool) -> Builder {
-        self.emit_rerun_if_changed = enable;
-        self
-    }
-
-    /// Parses `protos` (imports looked up in `includes`) and writes one `.rs` file per package.
-    pub fn compile(
-        self,
-        protos: &[impl AsRef<Path>],
-        includes: &[impl AsRef<Path>],
-    ) -> Result<(), Error> {
-        let files = protox::compile(protos, includes).map_err(|e| Error::new(format!("{e:?}")))?;
-        if self.emit_rerun_if_changed {
-            for path in protos.iter().map(AsRef::as_ref) {
-                println!("cargo:rerun-if-changed={}", path.display());
-            }
-            for path in includes.iter().map(AsRef::as_ref) {
-                println!("cargo:rerun-if-changed={}", path.display());
-            }
-        }
-        let out_dir = match self.out_dir {
-            Some(dir) => dir,
-            None => std::env::var_os("OUT_DIR")
-                .map(PathBuf::from)
-                .ok_or_else(|| {
-                    Error::new("OUT_DIR is not set: call from build.rs or set out_dir")
-                })?,
-        };
-        std::fs::create_dir_all(&out_dir)
-            .map_err(|e| Error::new(format!("cannot create {}: {e}", out_dir.display())))?;
-        // The descriptors of the compiled files and their imports, for server reflection:
-        // `tern::include_descriptor_set!()` embeds the default one.
-        let descriptor_set = self
-            .file_descriptor_set_path
-            .clone()
-            .unwrap_or_else(|| out_dir.join(DESCRIPTOR_SET_FILE));
-        {
-            use prost::Message as _;
-            std::fs::write(&descriptor_set, files.encode_to_vec()).map_err(|e| {
-                Error::new(format!("cannot write {}: {e}", descriptor_set.display()))
-            })?;
-        }
-        let mut config = prost_build::Config::new();
-        config
-            .out_dir(&out_dir)
-            // Generated code reaches prost through tern, so users depend on tern alone.
-            .prost_path("::tern::codegen::prost")
-            .prost_types_path("::tern::codegen::prost_types")
-            .service_generator(Box::new(service::Generator {
-                build_server: self.build_server,
-                build_client: self.build_client,
-            }));
-        config
-            .compile_fds(files)
-            .map_err(|e| Error::new(format!("code generation failed: {e}")))
-    }
+    Builder::default()
 }

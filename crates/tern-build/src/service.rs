@@ -2,49 +2,77 @@
 //! the trait `Foo` (one plain `async fn` per method) and the wrapper `FooServer` that routes calls
 //! to it, and a module `foo_client` with `FooClient`.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use crate::error::ErrorKind;
+
+/// Tern's `ServiceGenerator` for prost-build. prost-build gives a generator no way to fail, so
+/// what cannot be generated is recorded in `problems` and reported by the builder afterwards.
 pub(crate) struct Generator {
     pub(crate) build_server: bool,
     pub(crate) build_client: bool,
+    /// The proto paths (`.google.protobuf`, `.other.pkg`) whose Rust types live outside the
+    /// generated module tree, so their Rust paths are taken as they are.
+    pub(crate) extern_paths: Vec<String>,
+    pub(crate) problems: Rc<RefCell<Vec<(ErrorKind, String)>>>,
 }
 
 impl prost_build::ServiceGenerator for Generator {
     fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
+        let methods = match self.methods(&service) {
+            Ok(methods) => methods,
+            Err(problem) => {
+                self.problems.borrow_mut().push(problem);
+                return;
+            }
+        };
         let mut tokens = TokenStream::new();
         if self.build_server {
-            tokens.extend(server(&service));
+            tokens.extend(server(&service, &methods));
         }
         if self.build_client {
-            tokens.extend(client(&service));
+            tokens.extend(client(&service, &methods));
         }
         buf.push_str(&tokens.to_string());
         buf.push('\n');
     }
 }
 
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
+/// `name` as a Rust identifier: raw (`r#type`) for a keyword, with `_` after the keywords that
+/// cannot be raw (`self_`), as prost-build names fields and modules.
+fn ident(name: &str) -> proc_macro2::Ident {
+    match name {
+        "_" | "super" | "self" | "Self" | "extern" | "crate" => format_ident!("{name}_"),
+        _ if syn::parse_str::<syn::Ident>(name).is_ok() => format_ident!("{name}"),
+        _ => format_ident!("r#{name}"),
     }
-    out
 }
 
-/// The `.proto` comments as doc attributes.
+/// The names generated clients define themselves; an rpc with one of them gets `_rpc` after its
+/// name in the client.
+const CLIENT_OWN_METHODS: [&str; 4] = [
+    "new",
+    "connect",
+    "max_decoding_message_size",
+    "max_encoding_message_size",
+];
+
+/// The `.proto` comments as doc attributes, escaped for rustdoc as prost-build escapes the
+/// comments of messages (bare URLs, brackets).
 fn docs(comments: &prost_build::Comments) -> TokenStream {
-    comments
-        .leading
-        .iter()
-        .flat_map(|block| block.lines())
+    let comments = prost_build::Comments {
+        leading_detached: Vec::new(),
+        ..comments.clone()
+    };
+    let mut text = String::new();
+    comments.append_with_indent(0, &mut text);
+    text.lines()
+        .filter_map(|line| line.strip_prefix("///"))
         .map(|line| {
             let line = line.trim_end().to_owned();
             quote!(#[doc = #line])
@@ -52,19 +80,11 @@ fn docs(comments: &prost_build::Comments) -> TokenStream {
         .collect()
 }
 
-/// A message type's path as seen from inside the generated `foo_server` / `foo_client` module.
-fn message_type(path: &str) -> TokenStream {
-    let path = if path.starts_with("::") || path.starts_with("crate::") {
-        path.to_owned()
-    } else {
-        format!("super::{path}")
-    };
-    // prost-build gives a valid Rust path.
-    path.parse().unwrap_or_else(|_| quote!(()))
-}
-
 struct MethodParts {
+    /// The method in the server trait.
     ident: proc_macro2::Ident,
+    /// The method in the client: `ident`, unless the client has a method of that name.
+    client_ident: proc_macro2::Ident,
     docs: TokenStream,
     input: TokenStream,
     output: TokenStream,
@@ -74,22 +94,92 @@ struct MethodParts {
     server_streaming: bool,
 }
 
-fn methods(service: &prost_build::Service) -> Vec<MethodParts> {
-    let full_name = full_name(service);
-    service
-        .methods
-        .iter()
-        .map(|m| MethodParts {
-            ident: format_ident!("{}", m.name),
-            docs: docs(&m.comments),
-            input: message_type(&m.input_type),
-            output: message_type(&m.output_type),
-            path: format!("/{full_name}/{}", m.proto_name),
-            proto_name: m.proto_name.clone(),
-            client_streaming: m.client_streaming,
-            server_streaming: m.server_streaming,
-        })
-        .collect()
+impl Generator {
+    /// A message type's Rust path as seen from inside the generated `foo_server` / `foo_client`
+    /// module, one level below the package's module.
+    fn message_type(
+        &self,
+        rust_path: &str,
+        proto_type: &str,
+    ) -> Result<TokenStream, (ErrorKind, String)> {
+        let is_extern = self.extern_paths.iter().any(|prefix| {
+            proto_type == prefix
+                || proto_type
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        });
+        // prost-build resolves a local type relative to the package's module; an extern type
+        // is an absolute path (`::prost_types::Timestamp`, `crate::x`, `other_crate::x`), a
+        // primitive (`()` for Empty, `i64` for Int64Value) or, when the user gave one, a path
+        // relative to the package's module (`super::x`).
+        let relative =
+            !is_extern || rust_path.starts_with("super::") || rust_path.starts_with("self::");
+        let path = if relative {
+            format!("super::{rust_path}")
+        } else {
+            rust_path.to_owned()
+        };
+        let parsed: syn::Type = syn::parse_str(&path).map_err(|e| {
+            (
+                ErrorKind::Config,
+                format!("the Rust type `{path}` of {proto_type} is not a valid Rust type ({e})"),
+            )
+        })?;
+        Ok(quote!(#parsed))
+    }
+
+    fn methods(
+        &self,
+        service: &prost_build::Service,
+    ) -> Result<Vec<MethodParts>, (ErrorKind, String)> {
+        let full_name = full_name(service);
+        let mut parts: Vec<MethodParts> = Vec::with_capacity(service.methods.len());
+        for m in &service.methods {
+            let snake = m.proto_name.to_snake_case();
+            if let Some(other) = parts.iter().find(|p| p.proto_name.to_snake_case() == snake) {
+                return Err((
+                    ErrorKind::Proto,
+                    format!(
+                        "service {full_name}: methods {} and {} both become `{snake}` in Rust",
+                        other.proto_name, m.proto_name
+                    ),
+                ));
+            }
+            let client_ident = if CLIENT_OWN_METHODS.contains(&snake.as_str()) {
+                format_ident!("{snake}_rpc")
+            } else {
+                ident(&snake)
+            };
+            let input = self
+                .message_type(&m.input_type, &m.input_proto_type)
+                .map_err(|(kind, e)| {
+                    (
+                        kind,
+                        format!("service {full_name}, method {}: {e}", m.proto_name),
+                    )
+                })?;
+            let output = self
+                .message_type(&m.output_type, &m.output_proto_type)
+                .map_err(|(kind, e)| {
+                    (
+                        kind,
+                        format!("service {full_name}, method {}: {e}", m.proto_name),
+                    )
+                })?;
+            parts.push(MethodParts {
+                ident: ident(&snake),
+                client_ident,
+                docs: docs(&m.comments),
+                input,
+                output,
+                path: format!("/{full_name}/{}", m.proto_name),
+                proto_name: m.proto_name.clone(),
+                client_streaming: m.client_streaming,
+                server_streaming: m.server_streaming,
+            });
+        }
+        Ok(parts)
+    }
 }
 
 fn full_name(service: &prost_build::Service) -> String {
@@ -100,16 +190,24 @@ fn full_name(service: &prost_build::Service) -> String {
     }
 }
 
-fn server(service: &prost_build::Service) -> TokenStream {
-    let module = format_ident!("{}_server", snake_case(&service.name));
-    let trait_name = format_ident!("{}", service.name);
-    let server_name = format_ident!("{}Server", service.name);
+/// The function of `tern::codegen` that drives a call of this shape.
+fn shape(m: &MethodParts) -> TokenStream {
+    match (m.client_streaming, m.server_streaming) {
+        (false, false) => quote!(unary),
+        (false, true) => quote!(server_streaming),
+        (true, false) => quote!(client_streaming),
+        (true, true) => quote!(streaming),
+    }
+}
+
+fn server(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStream {
+    let module = format_ident!("{}_server", service.proto_name.to_snake_case());
+    let trait_name = ident(&service.proto_name.to_upper_camel_case());
+    let server_name = format_ident!("{}Server", service.proto_name.to_upper_camel_case());
     let service_docs = docs(&service.comments);
     let full_name = full_name(service);
-    let methods = methods(service);
     let wrapper_doc = format!(
-        " Serves a [`{}`] implementation: hand it to `tern::Server::add_service`.",
-        service.name
+        " Serves a [`{trait_name}`] implementation: hand it to `tern::Server::add_service`."
     );
 
     let signatures = methods.iter().map(|m| {
@@ -145,22 +243,22 @@ fn server(service: &prost_build::Service) -> TokenStream {
             proto_name,
             ..
         } = m;
-        let shape = match (m.client_streaming, m.server_streaming) {
-            (false, false) => quote!(unary),
-            (false, true) => quote!(server_streaming),
-            (true, false) => quote!(client_streaming),
-            (true, true) => quote!(streaming),
-        };
+        let shape = shape(m);
+        // Called through the trait, so a method of the implementing type with the same name
+        // cannot take its place.
         quote! {
             #proto_name => {
                 let codec = ::tern::codegen::ProstCodec::<#output, #input>::new();
-                ::tern::codegen::#shape(call, codec, |request| self.inner.#ident(request)).await
+                ::tern::codegen::#shape(call, codec, |request| #trait_name::#ident(&self.inner, request)).await
             }
         }
     });
 
     quote! {
         /// Server side of the service: implement the trait, then serve it with the wrapper.
+        // The methods are named by the .proto (`New`, `Next`, `IntoX`): clippy's naming lints
+        // are the .proto author's concern, not the crate's.
+        #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
         pub mod #module {
             #service_docs
             pub trait #trait_name: Send + Sync + 'static {
@@ -216,30 +314,33 @@ fn server(service: &prost_build::Service) -> TokenStream {
     }
 }
 
-fn client(service: &prost_build::Service) -> TokenStream {
-    let module = format_ident!("{}_client", snake_case(&service.name));
-    let client_name = format_ident!("{}Client", service.name);
+fn client(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStream {
+    let module = format_ident!("{}_client", service.proto_name.to_snake_case());
+    let client_name = format_ident!("{}Client", service.proto_name.to_upper_camel_case());
     let service_docs = docs(&service.comments);
-    let methods = methods(service).into_iter().map(|m| {
+    let methods = methods.iter().map(|m| {
         let MethodParts {
-            ident,
+            client_ident: ident,
             docs,
             input,
             output,
             path,
             ..
-        } = &m;
+        } = m;
+        let renamed = (m.client_ident != m.ident).then(|| {
+            let note = format!(
+                " The rpc `{}`: renamed, since the client has a `{}` of its own.",
+                m.proto_name, m.ident
+            );
+            quote!(#[doc = ""] #[doc = #note])
+        });
+        let docs = quote!(#docs #renamed);
         let response = if m.server_streaming {
             quote!(::tern::Response<::tern::Streaming<#output>>)
         } else {
             quote!(::tern::Response<#output>)
         };
-        let shape = match (m.client_streaming, m.server_streaming) {
-            (false, false) => quote!(unary),
-            (false, true) => quote!(server_streaming),
-            (true, false) => quote!(client_streaming),
-            (true, true) => quote!(streaming),
-        };
+        let shape = shape(m);
         let codec = quote!(::tern::codegen::ProstCodec::<#input, #output>::new());
         if m.client_streaming {
             quote! {
@@ -268,6 +369,7 @@ fn client(service: &prost_build::Service) -> TokenStream {
 
     quote! {
         /// Client side of the service.
+        #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
         pub mod #module {
             #service_docs
             #[derive(Clone, Debug)]

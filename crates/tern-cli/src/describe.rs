@@ -1,11 +1,11 @@
 //! `tern list` and `tern describe`: a server's services, methods and types, printed as `.proto`
-//! source.
+//! source with their comments (the descriptors' `source_code_info`), as grpcurl prints them.
 
 use std::fmt::Write as _;
 
 use prost_reflect::{
-    DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
-    ServiceDescriptor,
+    DescriptorPool, EnumDescriptor, FieldDescriptor, FileDescriptor, Kind, MessageDescriptor,
+    MethodDescriptor, ServiceDescriptor,
 };
 
 use crate::{connect, schema, Failure};
@@ -77,7 +77,11 @@ pub(crate) async fn describe(
     } else if let Some(e) = pool.get_enum_by_name(symbol) {
         format!("{symbol} is an enum:\n{}", enum_text(&e, ""))
     } else if let Some(m) = method(&pool, symbol) {
-        format!("{symbol} is a method:\n{}\n", method_text(&m))
+        format!(
+            "{symbol} is a method:\n{}{}\n",
+            comments(&m.parent_file(), m.path(), ""),
+            method_text(&m)
+        )
     } else {
         let known: Vec<String> = pool
             .services()
@@ -102,6 +106,26 @@ fn method(pool: &DescriptorPool, symbol: &str) -> Option<MethodDescriptor> {
         .find(|m| m.name() == method)
 }
 
+/// The leading and trailing comments of the element at `path` in `file`, as `//` lines.
+fn comments(file: &FileDescriptor, path: &[i32], indent: &str) -> String {
+    let Some(info) = &file.file_descriptor_proto().source_code_info else {
+        return String::new();
+    };
+    let Some(location) = info.location.iter().find(|l| l.path == path) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for block in [location.leading_comments(), location.trailing_comments()] {
+        if block.is_empty() {
+            continue;
+        }
+        for line in block.strip_suffix('\n').unwrap_or(block).lines() {
+            let _ = writeln!(out, "{indent}//{}", line.trim_end());
+        }
+    }
+    out
+}
+
 fn method_text(m: &MethodDescriptor) -> String {
     let stream = |yes: bool| if yes { "stream " } else { "" };
     format!(
@@ -115,9 +139,11 @@ fn method_text(m: &MethodDescriptor) -> String {
 }
 
 fn service_text(s: &ServiceDescriptor) -> String {
-    let mut out = String::new();
+    let file = s.parent_file();
+    let mut out = comments(&file, s.path(), "");
     let _ = writeln!(out, "service {} {{", s.name());
     for m in s.methods() {
+        out.push_str(&comments(&file, m.path(), "  "));
         let _ = writeln!(out, "  {}", method_text(&m));
     }
     out.push_str("}\n");
@@ -167,18 +193,22 @@ fn field_text(f: &FieldDescriptor) -> String {
 }
 
 fn message_text(m: &MessageDescriptor, indent: &str) -> String {
-    let mut out = String::new();
+    let file = m.parent_file();
+    let mut out = comments(&file, m.path(), indent);
     let _ = writeln!(out, "{indent}message {} {{", m.name());
     let inner = format!("{indent}  ");
     for f in m.fields() {
         if f.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
             continue;
         }
+        out.push_str(&comments(&file, f.path(), &inner));
         let _ = writeln!(out, "{inner}{}", field_text(&f));
     }
     for o in m.oneofs().filter(|o| !o.is_synthetic()) {
+        out.push_str(&comments(&file, o.path(), &inner));
         let _ = writeln!(out, "{inner}oneof {} {{", o.name());
         for f in o.fields() {
+            out.push_str(&comments(&file, f.path(), &format!("{inner}  ")));
             let _ = writeln!(out, "{inner}  {}", field_text(&f));
         }
         let _ = writeln!(out, "{inner}}}");
@@ -194,9 +224,11 @@ fn message_text(m: &MessageDescriptor, indent: &str) -> String {
 }
 
 fn enum_text(e: &EnumDescriptor, indent: &str) -> String {
-    let mut out = String::new();
+    let file = e.parent_file();
+    let mut out = comments(&file, e.path(), indent);
     let _ = writeln!(out, "{indent}enum {} {{", e.name());
     for v in e.values() {
+        out.push_str(&comments(&file, v.path(), &format!("{indent}  ")));
         let _ = writeln!(out, "{indent}  {} = {};", v.name(), v.number());
     }
     let _ = writeln!(out, "{indent}}}");

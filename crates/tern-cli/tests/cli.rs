@@ -387,6 +387,115 @@ async fn gen_writes_what_build_rs_would() {
     let _ = std::fs::remove_dir_all(&out_dir);
 }
 
+/// `tern describe` prints the .proto's comments, read from the descriptors the server's
+/// reflection serves (tern-build keeps `source_code_info`), as grpcurl does.
+#[tokio::test]
+async fn describe_prints_the_proto_comments() {
+    let addr = serve().await;
+    let out = tern(&["describe", &addr, "tern.probe.Probe"], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let service = lines
+        .iter()
+        .position(|l| l.starts_with("service Probe"))
+        .unwrap();
+    assert!(
+        lines[service - 1].starts_with("// A service for testing the runtime"),
+        "{}",
+        out.stdout
+    );
+    let count = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("rpc Count"))
+        .unwrap();
+    assert_eq!(
+        lines[count - 1],
+        "  // Replies `count` times, numbered from 0.",
+        "{}",
+        out.stdout
+    );
+
+    let out = tern(&["describe", &addr, "tern.probe.EchoRequest"], None).await;
+    assert!(
+        out.stdout
+            .contains("  // The handler panics.\n  bool panic = "),
+        "{}",
+        out.stdout
+    );
+
+    let out = tern(&["describe", &addr, "hello.Hello.SayHello"], None).await;
+    assert!(
+        out.stdout
+            .contains("// Answers \"hello {name} {age}\".\nrpc SayHello"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A broken .proto: `tern gen` says where and what, and exits 64 (not 101, a panic).
+#[tokio::test]
+async fn gen_reports_a_broken_proto_with_its_position() {
+    let dir = std::env::temp_dir().join(format!("tern-gen-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("api.proto"),
+        "syntax = \"proto3\";\npackage api;\nmessage Req {}\nservice S {\n  rpc Get(Req) returns (Reply);\n}\n",
+    )
+    .unwrap();
+    let out = tern(
+        &[
+            "gen",
+            "--proto",
+            dir.join("api.proto").to_str().unwrap(),
+            "-I",
+            dir.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 64, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: api.proto:5:25: name 'Reply' is not defined"),
+        "{}",
+        out.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The bug that opened issue 10, through `tern gen`: a method returning Empty.
+#[tokio::test]
+async fn gen_handles_a_method_returning_empty() {
+    let dir = std::env::temp_dir().join(format!("tern-gen-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("api.proto"),
+        "syntax = \"proto3\";\npackage api;\nimport \"google/protobuf/empty.proto\";\n\
+         service S {\n  rpc Ping(google.protobuf.Empty) returns (google.protobuf.Empty);\n}\n",
+    )
+    .unwrap();
+    let out = tern(
+        &[
+            "gen",
+            "--proto",
+            dir.join("api.proto").to_str().unwrap(),
+            "-I",
+            dir.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let code = std::fs::read_to_string(dir.join("out/api.rs")).unwrap();
+    assert!(code.contains("::tern::Request<()>"), "{code}");
+    assert!(dir.join("out").join("_includes.rs").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// grpc-go's own health and reflection services (tests/go/healthserver, built by
 /// interop/peers/install.sh), read by tern.
 #[tokio::test]

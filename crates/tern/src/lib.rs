@@ -66,7 +66,8 @@ pub use server::Server;
 pub use status::{Code, Status};
 pub use streaming::Streaming;
 
-/// Includes the code `tern-build` generated for a proto package, from `$OUT_DIR`.
+/// Includes the code `tern-build` generated for a proto package, from `$OUT_DIR`: the package
+/// as the `.proto` spells it, keywords and all (`"google.logging.type"`).
 ///
 /// ```ignore
 /// pub mod hello {
@@ -77,6 +78,30 @@ pub use streaming::Streaming;
 macro_rules! include_proto {
     ($package:tt) => {
         include!(concat!(env!("OUT_DIR"), concat!("/", $package, ".rs")));
+    };
+}
+
+/// Includes every package `tern-build` compiled into `$OUT_DIR`, imports included, as nested
+/// modules: `google.logging.type` becomes `google::logging::r#type`, with no module written by
+/// hand.
+///
+/// ```ignore
+/// tern::include_protos!();
+///
+/// use google::logging::r#type::LogSeverity;
+/// ```
+///
+/// Inside a module of its own, if the crate has other items of those names:
+///
+/// ```ignore
+/// pub mod proto {
+///     tern::include_protos!();
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_protos {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/_includes.rs"));
     };
 }
 

@@ -73,6 +73,7 @@ pub struct HealthListResponse {
     >,
 }
 /// Server side of the service: implement the trait, then serve it with the wrapper.
+#[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
 pub mod health_server {
     /// Reports whether the server, or one of its services, can serve.
     pub trait Health: Send + Sync + 'static {
@@ -157,7 +158,7 @@ pub mod health_server {
                     ::tern::codegen::unary(
                             call,
                             codec,
-                            |request| self.inner.check(request),
+                            |request| Health::check(&self.inner, request),
                         )
                         .await
                 }
@@ -169,7 +170,7 @@ pub mod health_server {
                     ::tern::codegen::unary(
                             call,
                             codec,
-                            |request| self.inner.list(request),
+                            |request| Health::list(&self.inner, request),
                         )
                         .await
                 }
@@ -181,7 +182,7 @@ pub mod health_server {
                     ::tern::codegen::server_streaming(
                             call,
                             codec,
-                            |request| self.inner.watch(request),
+                            |request| Health::watch(&self.inner, request),
                         )
                         .await
                 }
@@ -191,6 +192,7 @@ pub mod health_server {
     }
 }
 /// Client side of the service.
+#[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
 pub mod health_client {
     /// Reports whether the server, or one of its services, can serve.
     #[derive(Clone, Debug)]

@@ -106,6 +106,7 @@ pub struct ErrorResponse {
     pub error_message: ::tern::codegen::prost::alloc::string::String,
 }
 /// Server side of the service: implement the trait, then serve it with the wrapper.
+#[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
 pub mod server_reflection_server {
     /// Answers questions about the services and types a server knows.
     pub trait ServerReflection: Send + Sync + 'static {
@@ -169,7 +170,10 @@ pub mod server_reflection_server {
                     ::tern::codegen::streaming(
                             call,
                             codec,
-                            |request| self.inner.server_reflection_info(request),
+                            |request| ServerReflection::server_reflection_info(
+                                &self.inner,
+                                request,
+                            ),
                         )
                         .await
                 }
@@ -179,6 +183,7 @@ pub mod server_reflection_server {
     }
 }
 /// Client side of the service.
+#[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
 pub mod server_reflection_client {
     /// Answers questions about the services and types a server knows.
     #[derive(Clone, Debug)]
