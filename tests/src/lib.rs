@@ -117,10 +117,16 @@ impl Probe for ProbeService {
             .map(|leaf| leaf.to_vec())
             .unwrap_or_default();
         let tls_server_name = request.tls_server_name().unwrap_or_default().to_owned();
+        let authorization = request
+            .metadata()
+            .get_all("authorization")
+            .map(str::to_owned)
+            .collect();
         let mut reply = echo(request.into_inner(), header).await?;
         reply.tls = tls;
         reply.peer_certificate = peer_certificate;
         reply.tls_server_name = tls_server_name;
+        reply.authorization = authorization;
         let mut response = Response::new(reply);
         response.metadata_mut().insert("x-initial", "here").ok();
         response.trailers_mut().insert("x-trailing", "there").ok();

@@ -137,6 +137,14 @@ impl Error {
 
 /// Adds `diagnostic` and the diagnostics related to it, reading positions from their own
 /// source or, for related ones that have none, from their parent's.
+/// One label of a diagnostic: its text, whether it is the primary one, and where it points
+/// (file name, line and column, 1-based).
+type Label = (
+    Option<String>,
+    bool,
+    Option<(Option<String>, (usize, usize))>,
+);
+
 fn collect(
     diagnostic: &dyn miette::Diagnostic,
     parent_source: Option<&dyn miette::SourceCode>,
@@ -147,11 +155,7 @@ fn collect(
     let mut message = diagnostic.to_string();
     // Each label with its position: the main one places the problem ("defined here"), the
     // others are context ("first defined here") and are named in the message.
-    let mut labels: Vec<(
-        Option<String>,
-        bool,
-        Option<(Option<String>, (usize, usize))>,
-    )> = Vec::new();
+    let mut labels: Vec<Label> = Vec::new();
     if let (Some(source), Some(found)) = (source, diagnostic.labels()) {
         for label in found {
             let at = source.read_span(label.inner(), 0, 0).ok().map(|contents| {

@@ -41,6 +41,7 @@ extern crate self as tern;
 
 pub mod client;
 pub mod codec;
+pub mod credentials;
 mod error;
 mod message;
 mod metadata;

@@ -106,6 +106,20 @@ impl Metadata {
         Ok(())
     }
 
+    /// Adds every value of `other`, keeping the values this metadata held.
+    pub fn extend(&mut self, other: Metadata) {
+        let mut last = None;
+        for (name, value) in other.headers {
+            // A HeaderMap iterates each key once, with None for its further values.
+            if let Some(name) = name {
+                last = Some(name);
+            }
+            if let Some(name) = &last {
+                self.headers.append(name.clone(), value);
+            }
+        }
+    }
+
     /// Sets a binary key (its name must end in `-bin`) to these bytes, replacing what it held.
     pub fn insert_bin(&mut self, key: &str, value: &[u8]) -> Result<(), InvalidMetadata> {
         let (name, value) = Self::binary_pair(key, value)?;

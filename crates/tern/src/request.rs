@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
+use crate::credentials::Credentials;
 use crate::message::CompressionSwitch;
 use crate::metadata::Metadata;
 use crate::protocol::compression::CompressionEncoding;
@@ -24,6 +25,7 @@ pub struct Request<T> {
     peer: Peer,
     compression: Compression,
     shutdown: Option<ShutdownSignal>,
+    credentials: Option<Credentials>,
 }
 
 /// The other end of a call's connection, as the server sees it.
@@ -32,6 +34,15 @@ pub(crate) struct Peer {
     pub(crate) addr: Option<SocketAddr>,
     #[cfg(feature = "tls-core")]
     pub(crate) tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+}
+
+/// What the client sends of a request.
+pub(crate) struct Outgoing<T> {
+    pub(crate) metadata: Metadata,
+    pub(crate) message: T,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) compression: Compression,
+    pub(crate) credentials: Option<Credentials>,
 }
 
 /// A message's compression settings: for outgoing messages, the encoding and the per-message
@@ -54,6 +65,7 @@ impl<T> Request<T> {
             peer: Peer::default(),
             compression: Compression::default(),
             shutdown: None,
+            credentials: None,
         }
     }
 
@@ -137,6 +149,7 @@ impl<T> Request<T> {
             peer: self.peer,
             compression: self.compression,
             shutdown: self.shutdown,
+            credentials: self.credentials,
         }
     }
 
@@ -176,6 +189,7 @@ impl<T> Request<T> {
                 ..Compression::default()
             },
             shutdown: None,
+            credentials: None,
         }
     }
 
@@ -189,9 +203,20 @@ impl<T> Request<T> {
         self.shutdown = Some(signal);
     }
 
-    pub(crate) fn into_parts(self) -> (Metadata, T, Option<Duration>, Compression) {
-        let timeout = self.timeout();
-        (self.metadata, self.message, timeout, self.compression)
+    /// On the client: sends this call with these credentials' metadata, besides any the
+    /// channel has (see [`credentials`](crate::credentials)).
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = Some(credentials);
+    }
+
+    pub(crate) fn into_outgoing(self) -> Outgoing<T> {
+        Outgoing {
+            timeout: self.timeout(),
+            metadata: self.metadata,
+            message: self.message,
+            compression: self.compression,
+            credentials: self.credentials,
+        }
     }
 }
 

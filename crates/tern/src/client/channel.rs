@@ -12,6 +12,7 @@ use http::uri::{Authority, Scheme, Uri};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind};
 use crate::status::Status;
 use crate::transport::client::{ClientConnection, Keepalive, PendingResponse};
@@ -50,6 +51,7 @@ struct Inner {
     #[cfg(feature = "tls-core")]
     tls: Option<Result<crate::tls::TlsConnect, String>>,
     settings: Http2Settings,
+    credentials: Option<Credentials>,
     keepalive: Option<Keepalive>,
     connect_timeout: Option<Duration>,
     /// The live connection and its generation, so a dead connection's driver clears only its own.
@@ -78,6 +80,7 @@ pub struct ChannelBuilder {
     /// The name checked in the server's certificate, when not the target's host.
     tls_name: Option<String>,
     settings: Http2Settings,
+    credentials: Option<Credentials>,
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
     connect_timeout: Option<Duration>,
@@ -137,6 +140,14 @@ impl ChannelBuilder {
         self
     }
 
+    /// Adds these credentials' metadata to every call (a call can add its own with
+    /// [`Request::set_credentials`](crate::Request::set_credentials)). Sent only over TLS
+    /// unless they allow cleartext: see [`credentials`](crate::credentials).
+    pub fn call_credentials(mut self, credentials: Credentials) -> ChannelBuilder {
+        self.credentials = Some(credentials);
+        self
+    }
+
     /// Calls `name` instead of the target's host: sent as `:authority` and, over TLS, as the
     /// server name (SNI) and the name the server's certificate must have — gRPC's
     /// `server_host_override`, for reaching a server by an address its certificate does not
@@ -182,6 +193,7 @@ impl ChannelBuilder {
                 #[cfg(feature = "tls-core")]
                 tls,
                 settings: self.settings,
+                credentials: self.credentials,
                 keepalive: self.keepalive_interval.map(|interval| Keepalive {
                     interval,
                     timeout: self.keepalive_timeout,
@@ -284,6 +296,7 @@ impl Channel {
             tls: None,
             tls_name: None,
             settings: Http2Settings::default(),
+            credentials: None,
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
             connect_timeout: Some(Duration::from_secs(20)),
@@ -292,6 +305,14 @@ impl Channel {
 
     pub(crate) fn scheme(&self) -> &Scheme {
         &self.inner.scheme
+    }
+
+    pub(crate) fn is_secure(&self) -> bool {
+        self.inner.scheme == Scheme::HTTPS
+    }
+
+    pub(crate) fn credentials(&self) -> Option<&Credentials> {
+        self.inner.credentials.as_ref()
     }
 
     pub(crate) fn authority(&self) -> &Authority {

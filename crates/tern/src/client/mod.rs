@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 pub use channel::{Channel, ChannelBuilder};
 
 use crate::codec::Codec;
+use crate::credentials::{CallInfo, Credentials};
 use crate::error::Error;
 use crate::message::{stream_decoder, ReceiveMessages, SendMessages};
 use crate::metadata::Metadata;
@@ -30,7 +31,7 @@ use crate::protocol::headers::{
     GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_STATUS, GRPC_TIMEOUT, TE, TRAILERS, USER_AGENT,
 };
 use crate::protocol::timeout;
-use crate::request::{Compression, Request, Response};
+use crate::request::{Compression, Outgoing, Request, Response};
 use crate::status::{Code, Status};
 use crate::streaming::{Canceller, Streaming};
 use crate::transport::client::StartError;
@@ -89,6 +90,29 @@ impl Client {
         }
     }
 
+    /// The call's metadata with the channel's and the call's credentials added. Costs nothing
+    /// when there are none.
+    async fn call_metadata(
+        &self,
+        path: &PathAndQuery,
+        mut metadata: Metadata,
+        call: Option<Credentials>,
+    ) -> Result<Metadata, Status> {
+        let channel = self.channel.credentials();
+        if channel.is_none() && call.is_none() {
+            return Ok(metadata);
+        }
+        let info = CallInfo::new(
+            path.clone(),
+            self.channel.authority().clone(),
+            self.channel.is_secure(),
+        );
+        for credentials in channel.into_iter().chain(call.as_ref()) {
+            credentials.apply(info.clone(), &mut metadata).await?;
+        }
+        Ok(metadata)
+    }
+
     /// The request head of one attempt at a call; built anew for each attempt, with the time
     /// left before the deadline.
     fn head(
@@ -135,12 +159,19 @@ impl Client {
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<C::Decode>, Status> {
-        let (metadata, message, timeout, compression) = request.into_parts();
+        let Outgoing {
+            metadata,
+            message,
+            timeout,
+            compression,
+            credentials,
+        } = request.into_outgoing();
         let sender = self.sender(compression);
         let body = sender.encode(&codec, &message)?;
         drop(message);
         let deadline = timeout.map(|t| Instant::now() + t);
         with_deadline(timeout, async {
+            let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, _) = self
                 .send_replayable(&path, &metadata, deadline, &sender, body)
                 .await?;
@@ -189,12 +220,19 @@ impl Client {
         request: Request<C::Encode>,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        let (metadata, message, timeout, compression) = request.into_parts();
+        let Outgoing {
+            metadata,
+            message,
+            timeout,
+            compression,
+            credentials,
+        } = request.into_outgoing();
         let sender = self.sender(compression);
         let body = sender.encode(&codec, &message)?;
         drop(message);
         let deadline = timeout.map(|t| Instant::now() + t);
         with_deadline(timeout, async {
+            let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, send) = self
                 .send_replayable(&path, &metadata, deadline, &sender, body)
                 .await?;
@@ -220,11 +258,18 @@ impl Client {
         C: Codec,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let (metadata, messages, timeout, compression) = request.into_parts();
+        let Outgoing {
+            metadata,
+            message: messages,
+            timeout,
+            compression,
+            credentials,
+        } = request.into_outgoing();
         let sender = self.sender(compression);
         let deadline = timeout.map(|t| Instant::now() + t);
-        let head = self.head(&path, &metadata, deadline, &sender);
         with_deadline(timeout, async {
+            let metadata = self.call_metadata(&path, metadata, credentials).await?;
+            let head = self.head(&path, &metadata, deadline, &sender);
             let (pending, send) = self.channel.start(head).await?;
             let _guard = spawn_sender(send, messages, codec.clone(), sender);
             let (head, recv) = pending.head().await?;
@@ -251,13 +296,23 @@ impl Client {
         C: Codec,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let (metadata, messages, timeout, compression) = request.into_parts();
+        let Outgoing {
+            metadata,
+            message: messages,
+            timeout,
+            compression,
+            credentials,
+        } = request.into_outgoing();
         let sender = self.sender(compression);
         let deadline = timeout.map(|t| Instant::now() + t);
-        let head = self.head(&path, &metadata, deadline, &sender);
         // Returns as soon as the stream is open: a server may hold its response headers until
         // it has a first request to answer, and the caller may be waiting to send it.
-        let (pending, send) = with_deadline(timeout, self.channel.start(head)).await?;
+        let (pending, send) = with_deadline(timeout, async {
+            let metadata = self.call_metadata(&path, metadata, credentials).await?;
+            let head = self.head(&path, &metadata, deadline, &sender);
+            self.channel.start(head).await
+        })
+        .await?;
         let guard = spawn_sender(send, messages, codec.clone(), sender);
         let limit = self.max_decoding_message_size;
         let stream = Streaming::awaiting_head(pending, limit, stream_decoder(&codec))
