@@ -1,8 +1,13 @@
-//! The tutorial's client: calls `SayHello` and prints the reply's message.
+//! The tutorial's client: calls `SayHello` and prints the reply's message. An `https://` address,
+//! or `--ca`, calls over TLS.
+
+use std::path::PathBuf;
 
 use clap::Parser;
 use hello::hello::hello_client::HelloClient;
 use hello::hello::HelloRequest;
+use tern::tls::{Certificate, ClientTlsConfig, Identity};
+use tern::Channel;
 
 #[derive(Parser)]
 #[command(about = "Calls the tutorial's Hello service")]
@@ -14,13 +19,44 @@ struct Args {
     name: String,
     #[arg(long, default_value_t = 18)]
     age: i32,
+    /// Trust this CA (PEM) for the server's certificate instead of the system's roots; implies TLS.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Present this certificate chain (PEM) to the server, for mutual TLS; implies TLS.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// The name the server's certificate must have, sent as SNI and :authority too.
+    #[arg(long)]
+    servername: Option<String>,
+}
+
+/// The channel the arguments ask for.
+async fn connect(args: &Args) -> Result<Channel, tern::Error> {
+    let mut builder = Channel::builder(&args.addr)?;
+    if args.ca.is_some() || args.cert.is_some() {
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &args.ca {
+            tls = tls.ca_certificate(Certificate::from_pem_file(ca)?);
+        }
+        if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+            tls = tls.identity(Identity::from_pem_files(cert, key)?);
+        }
+        builder = builder.tls(tls);
+    }
+    if let Some(name) = &args.servername {
+        builder = builder.authority_override(name)?;
+    }
+    builder.connect().await
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let client = match HelloClient::connect(&args.addr).await {
-        Ok(client) => client,
+    let client = match connect(&args).await {
+        Ok(channel) => HelloClient::new(channel),
         Err(e) => {
             eprintln!("error: {e}");
             return std::process::ExitCode::from(14);

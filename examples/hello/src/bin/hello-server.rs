@@ -1,12 +1,15 @@
-//! The tutorial's server: serves `hello.Hello` on 0.0.0.0:5000 (or `--addr`).
+//! The tutorial's server: serves `hello.Hello` on 0.0.0.0:5000 (or `--addr`), in cleartext or,
+//! with `--tls-cert` and `--tls-key`, over TLS (mutual TLS with `--client-ca`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 use hello::hello::hello_server::HelloServer;
 use hello::Greeter;
 use tern::services::health::{self, HealthReporter};
 use tern::services::reflection::Reflection;
+use tern::tls::{Certificate, ServerTlsConfig};
 use tern::Server;
 
 #[derive(Parser)]
@@ -15,11 +18,37 @@ struct Args {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "0.0.0.0:5000")]
     addr: SocketAddr,
+    /// Serve TLS with this certificate chain (PEM); re-read when the file changes.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (PEM): mutual TLS.
+    #[arg(long, requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match serve(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut server = Server::builder();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let mut tls = ServerTlsConfig::from_pem_files(cert, key)?;
+        if let Some(ca) = &args.client_ca {
+            tls = tls.client_ca(Certificate::from_pem_file(ca)?);
+        }
+        server = server.tls(tls)?;
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -35,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reflection = Reflection::new()
         .register(hello::FILE_DESCRIPTOR_SET)?
         .register(health::proto::FILE_DESCRIPTOR_SET)?;
-    Server::builder()
+    server
         .add_service(HelloServer::new(Greeter))
         .with_health(health)
         .with_reflection(reflection)
