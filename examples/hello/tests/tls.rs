@@ -61,14 +61,14 @@ fn certs(name: &str) -> tempdir::Dir {
 
 /// A directory removed when dropped (no crate for three lines).
 mod tempdir {
-    pub struct Dir(std::path::PathBuf);
+    pub(crate) struct Dir(std::path::PathBuf);
     impl Dir {
-        pub fn new(name: &str) -> Dir {
+        pub(crate) fn new(name: &str) -> Dir {
             let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
             std::fs::create_dir_all(&dir).expect("create a temporary directory");
             Dir(dir)
         }
-        pub fn path(&self) -> &std::path::Path {
+        pub(crate) fn path(&self) -> &std::path::Path {
             &self.0
         }
     }
