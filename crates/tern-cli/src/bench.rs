@@ -20,7 +20,7 @@ use crate::{schema, Failure};
 
 /// What to run.
 pub(crate) struct Plan {
-    pub(crate) addr: String,
+    pub(crate) addr: crate::Target,
     pub(crate) method: String,
     pub(crate) data: Option<String>,
     pub(crate) data_bin: Option<String>,

@@ -11,7 +11,7 @@ use tern::codec::Codec;
 use tern::codegen::PathAndQuery;
 use tern::{Request, Status};
 
-use crate::{connect, schema, Failure};
+use crate::{connect, schema, Failure, Target};
 
 /// What the call sends besides its messages.
 pub(crate) struct Options {
@@ -120,7 +120,7 @@ fn print_json(message: &DynamicMessage, pretty: bool) -> Result<(), Failure> {
 
 /// Calls `method_path` on the server at `addr`.
 pub(crate) async fn run(
-    addr: &str,
+    addr: &Target,
     method_path: &str,
     options: Options,
     protos: &[String],

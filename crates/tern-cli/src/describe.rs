@@ -8,10 +8,10 @@ use prost_reflect::{
     MethodDescriptor, ServiceDescriptor,
 };
 
-use crate::{connect, schema, Failure};
+use crate::{connect, schema, Failure, Target};
 
 async fn pool(
-    addr: &str,
+    addr: &Target,
     symbol: &str,
     protos: &[String],
     includes: &[String],
@@ -25,7 +25,7 @@ async fn pool(
 
 /// Lists services, or one service's methods.
 pub(crate) async fn list(
-    addr: &str,
+    addr: &Target,
     service: Option<&str>,
     protos: &[String],
     includes: &[String],
@@ -56,7 +56,7 @@ pub(crate) async fn list(
 
 /// Describes a symbol.
 pub(crate) async fn describe(
-    addr: &str,
+    addr: &Target,
     symbol: &str,
     protos: &[String],
     includes: &[String],

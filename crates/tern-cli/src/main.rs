@@ -1,6 +1,10 @@
 //! `tern`: the gRPC command line. Call a method with JSON, list and describe a server's services,
 //! check its health, generate Rust code from `.proto` files.
 //!
+//! TLS: a target `https://host:port` is called over TLS, and so is any target when `--cacert`,
+//! `--cert`, `--servername` or `--insecure` is given; `http://host:port`, `host:port` and
+//! `unix:/path` are cleartext otherwise.
+//!
 //! Exit codes: 0 on success; for a failed call, the gRPC status code (5 for NOT_FOUND, 14 for
 //! UNAVAILABLE, ...); 64 for bad arguments or input. `tern health` exits as grpc_health_probe
 //! does (0 serving, 2 connection failure, 3 RPC failure, 4 not serving).
@@ -10,6 +14,7 @@ mod call;
 mod describe;
 mod schema;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,6 +30,83 @@ use tern::{Channel, Status};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    security: Security,
+}
+
+/// How to reach the server over TLS; any of these makes the connection TLS.
+#[derive(clap::Args, Clone, Default)]
+struct Security {
+    /// Trust this CA certificate (PEM) for the server's certificate, instead of the system's roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Present this certificate chain (PEM) to the server: mutual TLS.
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// The name the server's certificate must have, sent as SNI and :authority too (for a
+    /// server reached by an address its certificate does not name).
+    #[arg(long, global = true, value_name = "NAME")]
+    servername: Option<String>,
+    /// Do not verify the server's certificate (testing only: anyone can impersonate the server).
+    #[arg(long, short = 'k', global = true)]
+    insecure: bool,
+}
+
+/// A server to call, and how to reach it.
+#[derive(Clone)]
+pub(crate) struct Target {
+    addr: String,
+    tls: Option<tern::tls::ClientTlsConfig>,
+    servername: Option<String>,
+}
+
+impl Target {
+    /// The target `addr` reached as `security` says; bad files or a contradiction (TLS flags
+    /// with an `http://` target) are usage errors.
+    fn new(addr: String, security: &Security) -> Result<Target, Failure> {
+        use tern::tls::{Certificate, ClientTlsConfig, Identity};
+        let wants_tls = security.cacert.is_some()
+            || security.cert.is_some()
+            || security.servername.is_some()
+            || security.insecure;
+        if !wants_tls {
+            return Ok(Target {
+                addr,
+                tls: None,
+                servername: None,
+            });
+        }
+        if addr.starts_with("http://") {
+            return Err(Failure::usage(format!(
+                "{addr} asks for cleartext (http://) but TLS options were given: use https:// or host:port"
+            )));
+        }
+        let usage = |e: tern::Error| Failure::usage(e.to_string());
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &security.cacert {
+            tls = tls.ca_certificate(Certificate::from_pem_file(ca).map_err(usage)?);
+        }
+        if let (Some(cert), Some(key)) = (&security.cert, &security.key) {
+            tls = tls.identity(Identity::from_pem_files(cert, key).map_err(usage)?);
+        }
+        if security.insecure {
+            tls = tls.danger_accept_invalid_certificates();
+        }
+        Ok(Target {
+            addr,
+            tls: Some(tls),
+            servername: security.servername.clone(),
+        })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.addr)
+    }
 }
 
 /// Where the types come from: the server's reflection, or `.proto` files.
@@ -229,14 +311,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Connects a channel, turning a connection failure into UNAVAILABLE with the address.
-pub(crate) async fn connect(addr: &str) -> Result<Channel, Failure> {
-    Channel::connect(addr).await.map_err(|e| match e.kind() {
+pub(crate) async fn connect(target: &Target) -> Result<Channel, Failure> {
+    let usage = |e: tern::Error| Failure::usage(e.to_string());
+    let mut builder = Channel::builder(&target.addr).map_err(usage)?;
+    if let Some(tls) = &target.tls {
+        builder = builder.tls(tls.clone());
+    }
+    if let Some(name) = &target.servername {
+        builder = builder.authority_override(name).map_err(usage)?;
+    }
+    builder.connect().await.map_err(|e| match e.kind() {
         tern::ErrorKind::InvalidAddress => Failure::usage(e.to_string()),
         _ => Failure::rpc(Status::unavailable(e.to_string())),
     })
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let target = |addr: String| Target::new(addr, &cli.security);
     match cli.command {
         Command::Call {
             addr,
@@ -251,7 +342,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 headers,
                 timeout,
             };
-            call::run(&addr, &method, options, &protos.protos, &protos.includes).await?;
+            call::run(
+                &target(addr)?,
+                &method,
+                options,
+                &protos.protos,
+                &protos.includes,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List {
@@ -259,7 +357,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             service,
             protos,
         } => {
-            describe::list(&addr, service.as_deref(), &protos.protos, &protos.includes).await?;
+            describe::list(
+                &target(addr)?,
+                service.as_deref(),
+                &protos.protos,
+                &protos.includes,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Describe {
@@ -267,14 +371,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             symbol,
             protos,
         } => {
-            describe::describe(&addr, &symbol, &protos.protos, &protos.includes).await?;
+            describe::describe(&target(addr)?, &symbol, &protos.protos, &protos.includes).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Health {
             addr,
             service,
             timeout,
-        } => Ok(health(&addr, &service, timeout).await),
+        } => Ok(health(&target(addr)?, &service, timeout).await),
         Command::Bench {
             addr,
             method,
@@ -291,7 +395,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             protos,
         } => {
             bench::run(bench::Plan {
-                addr,
+                addr: target(addr)?,
                 method,
                 data,
                 data_bin,
@@ -331,13 +435,17 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 /// One health probe, with grpc_health_probe's exit codes.
-async fn health(addr: &str, service: &str, timeout: Duration) -> ExitCode {
+async fn health(addr: &Target, service: &str, timeout: Duration) -> ExitCode {
     use tern::services::health::proto::health_check_response::ServingStatus;
     use tern::services::health::proto::health_client::HealthClient;
     use tern::services::health::proto::HealthCheckRequest;
-    let channel = match tokio::time::timeout(timeout, Channel::connect(addr)).await {
+    let channel = match tokio::time::timeout(timeout, connect(addr)).await {
         Ok(Ok(channel)) => channel,
-        Ok(Err(e)) => {
+        Ok(Err(Failure::Rpc(e))) => {
+            eprintln!("error: {}", e.message());
+            return ExitCode::from(2);
+        }
+        Ok(Err(Failure::Usage(e))) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
