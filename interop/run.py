@@ -1,11 +1,21 @@
 """Runs the gRPC interop test matrix: every case, in both directions, between Tern and each peer
 (grpc-go, grpc-java, and grpcio and grpc-js drivers of our own), plus Tern against Tern.
 
-Usage: python interop/run.py [--pairs tern:go,go:tern,...] [--cases a,b] [--skip-install]
-A pair is CLIENT:SERVER. Prints a table of case x pair -> pass / FAIL / n/a and exits non-zero
-if any cell failed. n/a is never a pass: it marks a case that the client implementation does not
-have, or that the server implementation does not serve (each with its reason below).
+The matrix runs three times: in cleartext; over TLS (every pair, every case, with the gRPC
+project's classic test certificates, taken at run time from grpc-go's module, which grpc-java's
+jar bundles too, so that Java's `--use_test_ca` trusts the same CA); and over mutual TLS between
+Tern and grpc-go, grpcio and grpc-js, with certificates generated for the run by `test-certs`
+(grpc-go's interop programs take no client certificate, so its side is tests/go/mtls, built on
+grpc-go's interop package), plus a call without a client certificate that must be refused.
+
+Usage: python interop/run.py [--pairs tern:go,go:tern,...] [--cases a,b] [--modes plaintext,tls,mtls]
+                             [--skip-install]
+A pair is CLIENT:SERVER. Prints a table of case x pair -> pass / FAIL / n/a per mode and exits
+non-zero if any cell failed. n/a is never a pass: it marks a case that the client implementation
+does not have, or that the server implementation does not serve (each with its reason below).
 """
+import re
+import shutil
 import argparse
 import os
 import socket
@@ -90,6 +100,37 @@ SERVER_GAPS = {
     },
 }
 
+# Mutual TLS: the pairs, and the cases (those tests/go/mtls runs, so every pair runs the same).
+MTLS_PAIRS = [
+    ("tern", "tern"),
+    ("go", "tern"),
+    ("python", "tern"),
+    ("node", "tern"),
+    ("tern", "go"),
+    ("tern", "python"),
+    ("tern", "node"),
+]
+MTLS_CASES = [
+    "empty_unary",
+    "large_unary",
+    "client_streaming",
+    "server_streaming",
+    "ping_pong",
+    "empty_stream",
+    "cancel_after_begin",
+    "cancel_after_first_response",
+    "timeout_on_sleeping_server",
+    "custom_metadata",
+    "status_code_and_message",
+    "special_status_message",
+]
+# Not an interop case: a client that presents no certificate must be refused.
+NO_CLIENT_CERT = "refused_without_client_cert"
+
+# The name in the servers' certificates (the classic test certificates and ours), which clients
+# check instead of 127.0.0.1: grpc-go's --server_host_override.
+HOST_OVERRIDE = "foo.test.google.fr"
+
 DEFAULT_PAIRS = [
     ("tern", "tern"),
     ("go", "tern"),
@@ -103,23 +144,95 @@ DEFAULT_PAIRS = [
 ]
 
 
-def server_command(impl, port):
+def grpc_go_version():
+    text = (ROOT / "interop" / "peers" / "install.sh").read_text()
+    return re.search(r"^GRPC_GO_VERSION=(\S+)$", text, re.M).group(1)
+
+
+def classic_certs():
+    """The gRPC project's test CA and server1 certificate, from grpc-go's module as `go install`
+    fetched it (the same files as grpc-java's grpc-testing jar): copied, never checked in."""
+    modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    source = Path(modcache) / f"google.golang.org/grpc@{grpc_go_version()}" / "testdata"
+    out = ROOT / "target" / "interop-certs" / "classic"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("ca.pem", "server1.pem", "server1.key"):
+        shutil.copyfile(source / name, out / name)
+    return {"ca": out / "ca.pem", "cert": out / "server1.pem", "key": out / "server1.key"}
+
+
+def generated_certs():
+    """A CA, server and client certificates made for this run (rcgen, through test-certs)."""
+    out = ROOT / "target" / "interop-certs" / "generated"
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(ROOT / "target" / "debug" / "test-certs"), str(out)], check=True)
+    return {"ca": out / "ca.pem", "cert": out / "server.pem", "key": out / "server.key",
+            "client_cert": out / "client.pem", "client_key": out / "client.key"}
+
+
+class Mode:
+    """How the pairs connect: plaintext, tls or mtls, with the certificates for it."""
+
+    def __init__(self, name, certs=None):
+        self.name = name
+        self.certs = certs
+
+    def server_flags(self, impl):
+        if self.name == "plaintext":
+            return ["--use_tls=false"] if impl == "java" else []
+        if impl == "java":
+            return ["--use_tls=true"]  # its bundled server1, the classic certificate
+        flags = ["--use_tls=true", f"--tls_cert_file={self.certs['cert']}",
+                 f"--tls_key_file={self.certs['key']}"]
+        if self.name == "mtls":
+            flags.append(f"--client_ca_file={self.certs['ca']}")
+        return flags
+
+    def client_flags(self, impl, with_client_cert=True):
+        if self.name == "plaintext":
+            return ["--use_tls=false"] + (["--use_test_ca=false"] if impl == "java" else [])
+        flags = ["--use_tls=true", "--use_test_ca=true", f"--server_host_override={HOST_OVERRIDE}"]
+        if impl != "java":  # Java's test CA is its bundled ca.pem, the classic one
+            flags.append(f"--ca_file={self.certs['ca']}")
+        if self.name == "mtls" and with_client_cert:
+            flags += [f"--client_cert_file={self.certs['client_cert']}",
+                      f"--client_key_file={self.certs['client_key']}"]
+        return flags
+
+
+def go_mtls(role, port, certs, extra):
+    cert, key = ((certs["cert"], certs["key"]) if role == "server"
+                 else (certs["client_cert"], certs["client_key"]))
+    return [str(PEERS / "go-mtls"), f"-mode={role}", f"-port={port}", f"-cert={cert}",
+            f"-key={key}", f"-ca={certs['ca']}"] + extra
+
+
+def server_command(impl, port, mode):
+    if impl == "go" and mode.name == "mtls":
+        return go_mtls("server", port, mode.certs, [])
     return {
         "tern": [str(ROOT / "target" / "debug" / "interop-server"), f"--port={port}",
                  "--host=127.0.0.1"],
         "go": [str(PEERS / "go-interop-server"), f"--port={port}"],
-        "java": [str(PEERS / "java-interop-server"), f"--port={port}", "--use_tls=false"],
+        "java": [str(PEERS / "java-interop-server"), f"--port={port}"],
         "python": [str(PYTHON), str(ROOT / "interop" / "python" / "interop_server.py"),
                    f"--port={port}"],
         "node": ["node", str(ROOT / "interop" / "node" / "interop_server.js"), f"--port={port}"],
-    }[impl]
+    }[impl] + mode.server_flags(impl)
 
 
-def client_command(impl, port, case):
-    flags = ["--server_host=127.0.0.1", f"--server_port={port}", f"--test_case={case}",
-             "--use_tls=false"]
-    if impl == "java":
-        flags.append("--use_test_ca=false")
+def client_command(impl, port, case, mode):
+    if case == NO_CLIENT_CERT:
+        if impl == "go":
+            return go_mtls("client", port, mode.certs,
+                           [f"-server_name={HOST_OVERRIDE}", "-no_client_cert"])
+        return client_command(impl, port, "empty_unary", Mode("tls", mode.certs))
+    if impl == "go" and mode.name == "mtls":
+        return go_mtls("client", port, mode.certs,
+                       [f"-server_name={HOST_OVERRIDE}", f"-test_cases={case}"])
+    flags = ["--server_host=127.0.0.1", f"--server_port={port}", f"--test_case={case}"]
+    flags += mode.client_flags(impl)
     if impl in ("java", "go") and case in ("rpc_soak", "channel_soak"):
         # The soak cases fail any call slower than 1 s by default; a JVM's first calls on a
         # loaded 2-core CI machine can take longer, which says nothing about the server.
@@ -152,17 +265,19 @@ def wait_for_port(port, server, limit=60.0):
     raise RuntimeError("server did not start listening")
 
 
-def run_pair(client, server, cases, results):
+def run_pair(client, server, cases, results, mode):
     port = free_port()
     LOGS.mkdir(parents=True, exist_ok=True)
-    server_log = open(LOGS / f"server-{server}-for-{client}.log", "w")
-    proc = subprocess.Popen(server_command(server, port), stdout=server_log,
+    server_log = open(LOGS / f"{mode.name}-server-{server}-for-{client}.log", "w")
+    proc = subprocess.Popen(server_command(server, port, mode), stdout=server_log,
                             stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, proc)
         for case in cases:
-            key = (case, f"{client}->{server}")
-            if case not in CLIENT_CASES[client]:
+            key = (mode.name, case, f"{client}->{server}")
+            if case == NO_CLIENT_CERT:
+                pass
+            elif case not in CLIENT_CASES[client]:
                 results[key] = ("n/a", f"{client}'s interop client has no {case}")
                 continue
             gap = SERVER_GAPS.get(server, {}).get(case)
@@ -170,16 +285,22 @@ def run_pair(client, server, cases, results):
                 results[key] = ("n/a", gap)
                 continue
             try:
-                done = subprocess.run(client_command(client, port, case), capture_output=True,
-                                      text=True, timeout=120)
+                done = subprocess.run(client_command(client, port, case, mode),
+                                      capture_output=True, text=True, timeout=120)
                 ok = done.returncode == 0
                 output = done.stdout + done.stderr
+                if case == NO_CLIENT_CERT and client != "go":
+                    # The call must fail, and for the TLS reason.
+                    ok = not ok and "certificate" in output.lower()
+                    if not ok:
+                        output = "the server did not refuse a client without a certificate " \
+                                 "for a certificate reason:\n" + output
             except subprocess.TimeoutExpired as e:
                 ok = False
                 output = f"timed out after {e.timeout} s\n{e.stdout or ''}{e.stderr or ''}"
             results[key] = ("pass", "") if ok else ("FAIL", output.strip()[-2000:])
             if not ok:
-                (LOGS / f"{case}-{client}-{server}.log").write_text(output)
+                (LOGS / f"{mode.name}-{case}-{client}-{server}.log").write_text(output)
             if proc.poll() is not None:
                 raise RuntimeError(f"server {server} died during {case}")
     finally:
@@ -196,36 +317,57 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", help="comma-separated CLIENT:SERVER pairs")
     parser.add_argument("--cases", help="comma-separated cases")
+    parser.add_argument("--modes", default="plaintext,tls,mtls",
+                        help="comma-separated: plaintext, tls, mtls")
     parser.add_argument("--skip-install", action="store_true",
                         help="the peers are installed already (interop/peers/install.sh)")
     args = parser.parse_args()
-    pairs = DEFAULT_PAIRS
-    if args.pairs:
-        pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
-    cases = args.cases.split(",") if args.cases else CASES
+    chosen_pairs = [tuple(p.split(":")) for p in args.pairs.split(",")] if args.pairs else None
+    chosen_cases = args.cases.split(",") if args.cases else None
+    modes = args.modes.split(",")
 
     if not args.skip_install:
         subprocess.run([str(ROOT / "interop" / "peers" / "install.sh")], check=True)
     subprocess.run([str(ROOT / "interop" / "python" / "gen_stubs.sh"), str(PYTHON)], check=True)
-    subprocess.run(["cargo", "build", "--quiet", "-p", "tern-interop", "--bins"], cwd=ROOT,
-                   check=True)
+    subprocess.run(["cargo", "build", "--quiet", "-p", "tern-interop", "--bins", "-p",
+                    "tern-tests", "--bin", "test-certs"], cwd=ROOT, check=True)
 
     results = {}
-    for client, server in pairs:
-        print(f"running {client} client -> {server} server", flush=True)
-        try:
-            run_pair(client, server, cases, results)
-        except RuntimeError as e:
-            for case in cases:
-                results.setdefault((case, f"{client}->{server}"), ("FAIL", str(e)))
+    tables = []
+    for name in modes:
+        if name == "plaintext":
+            mode, pairs, cases = Mode("plaintext"), DEFAULT_PAIRS, CASES
+        elif name == "tls":
+            mode, pairs, cases = Mode("tls", classic_certs()), DEFAULT_PAIRS, CASES
+        elif name == "mtls":
+            mode, pairs = Mode("mtls", generated_certs()), MTLS_PAIRS
+            cases = MTLS_CASES + [NO_CLIENT_CERT]
+        else:
+            sys.exit(f"unknown mode {name!r}: use plaintext, tls or mtls")
+        if chosen_pairs:
+            pairs = [p for p in chosen_pairs if p in pairs or name != "mtls"]
+        if chosen_cases:
+            cases = [c for c in cases if c in chosen_cases]
+        tables.append((name, pairs, cases))
+        for client, server in pairs:
+            print(f"[{name}] running {client} client -> {server} server", flush=True)
+            try:
+                run_pair(client, server, cases, results, mode)
+            except RuntimeError as e:
+                for case in cases:
+                    results.setdefault((name, case, f"{client}->{server}"), ("FAIL", str(e)))
 
-    columns = [f"{c}->{s}" for c, s in pairs]
-    width = max(len(c) for c in cases)
-    print()
-    print("case".ljust(width) + "  " + "  ".join(c.ljust(13) for c in columns))
-    for case in cases:
-        cells = [results[(case, col)][0].ljust(13) for col in columns]
-        print(case.ljust(width) + "  " + "  ".join(cells))
+    for name, pairs, cases in tables:
+        if not pairs or not cases:
+            continue
+        columns = [f"{c}->{s}" for c, s in pairs]
+        width = max(len(c) for c in cases)
+        passed = sum(1 for (m, _, _), (o, _) in results.items() if m == name and o == "pass")
+        print(f"\n{name}: {passed} passed")
+        print("case".ljust(width) + "  " + "  ".join(c.ljust(13) for c in columns))
+        for case in cases:
+            cells = [results[(name, case, col)][0].ljust(13) for col in columns]
+            print(case.ljust(width) + "  " + "  ".join(cells))
     counts = {"pass": 0, "FAIL": 0, "n/a": 0}
     for outcome, _ in results.values():
         counts[outcome] += 1
@@ -237,8 +379,8 @@ def main():
             print(f"  - {why}")
     failures = [(key, why) for key, (outcome, why) in sorted(results.items())
                 if outcome == "FAIL"]
-    for (case, col), why in failures:
-        print(f"\nFAILED {case} {col}:\n{why}")
+    for (mode, case, col), why in failures:
+        print(f"\nFAILED [{mode}] {case} {col}:\n{why}")
     # n/a cells are reported as skipped: they are not passes.
     print(f"\ninterop: {counts['pass']} passed, {counts['FAIL']} failed, "
           f"{counts['n/a']} skipped")

@@ -35,7 +35,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "cargo test"
 cargo test --workspace --locked
 
-step "interop matrix: Tern against grpc-go, grpc-java and grpcio, both directions"
+step "interop matrix: Tern against grpc-go, grpc-java, grpcio and grpc-js, both directions, in cleartext, TLS and mutual TLS"
 "$TERN_PYTHON" interop/run.py --skip-install
 
 step "benchmark harness: one scenario of each kind from freshly built programs (no figures kept)"

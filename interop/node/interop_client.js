@@ -3,7 +3,7 @@
 // Usage: node interop_client.js --server_host=HOST --server_port=PORT --test_case=CASE
 "use strict";
 const assert = require("assert");
-const { grpc, testing, flags } = require("./common");
+const { grpc, testing, flags, clientSecurity } = require("./common");
 
 const CASES = [
   "empty_unary",
@@ -168,8 +168,8 @@ const cases = {
   async unimplemented_method(client) {
     await expectCode(unary(client, "UnimplementedCall", {}), grpc.status.UNIMPLEMENTED);
   },
-  async unimplemented_service(client, target) {
-    const other = new testing.UnimplementedService(target, grpc.credentials.createInsecure());
+  async unimplemented_service(client, target, security) {
+    const other = new testing.UnimplementedService(target, security.credentials, security.options);
     await expectCode(unary(other, "UnimplementedCall", {}), grpc.status.UNIMPLEMENTED);
   },
 };
@@ -187,12 +187,12 @@ async function statusWith(client, message, duplex) {
 
 async function main() {
   const args = flags(process.argv.slice(2));
-  if ((args.use_tls || "false") !== "false") throw new Error("--use_tls=true is not supported");
+  const security = clientSecurity(args);
   const test = args.test_case || "large_unary";
   if (!CASES.includes(test)) throw new Error(`unsupported test case: ${test}`);
   const target = `${args.server_host || "127.0.0.1"}:${args.server_port}`;
-  const client = new testing.TestService(target, grpc.credentials.createInsecure());
-  await cases[test](client, target);
+  const client = new testing.TestService(target, security.credentials, security.options);
+  await cases[test](client, target, security);
   console.log(`${test}: passed`);
   process.exit(0);
 }

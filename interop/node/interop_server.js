@@ -3,7 +3,7 @@
 // compression cases are not served.
 // Usage: node interop_server.js --port=PORT [--use_tls=false]
 "use strict";
-const { grpc, testing, flags } = require("./common");
+const { grpc, testing, flags, serverCredentials } = require("./common");
 
 const ECHO_INITIAL = "x-grpc-test-echo-initial";
 const ECHO_TRAILING = "x-grpc-test-echo-trailing-bin";
@@ -92,13 +92,9 @@ async function sendAll(call, parameters) {
 
 function main() {
   const args = flags(process.argv.slice(2));
-  if ((args.use_tls || "false") !== "false") {
-    console.error("--use_tls=true is not supported by this driver");
-    process.exit(2);
-  }
   const server = new grpc.Server();
   server.addService(testing.TestService.service, service);
-  server.bindAsync(`127.0.0.1:${args.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+  server.bindAsync(`127.0.0.1:${args.port}`, serverCredentials(args), (err, port) => {
     if (err) {
       console.error(err);
       process.exit(1);

@@ -50,6 +50,14 @@ if [ ! -e "$stamp" ]; then
     touch "$stamp"
 fi
 
+# grpc-go's interop service and cases over mutual TLS (tests/go/mtls).
+stamp="$peers/go-mtls-$(cat "$here/../../tests/go/mtls/go.sum" "$here/../../tests/go/mtls/main.go" | sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    echo "building the grpc-go mutual TLS interop program"
+    (cd "$here/../../tests/go/mtls" && go build -o "$peers/bin/go-mtls" .)
+    touch "$stamp"
+fi
+
 stamp="$peers/java-$GRPC_JAVA_VERSION"
 if [ ! -e "$stamp" ]; then
     echo "installing grpc-java $GRPC_JAVA_VERSION interop client and server"

@@ -228,19 +228,45 @@ def flag_bool(value):
     return value == "true"
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def open_channel(target, args):
+    """A cleartext channel, or with --use_tls one over TLS as grpc-go's flags describe."""
+    if not args.use_tls:
+        return grpc.insecure_channel(target)
+    if args.use_test_ca and not args.ca_file:
+        sys.exit("--use_test_ca: no test CA is bundled; give it with --ca_file")
+    root = read(args.ca_file) if args.ca_file else None
+    key = read(args.client_key_file) if args.client_key_file else None
+    chain = read(args.client_cert_file) if args.client_cert_file else None
+    credentials = grpc.ssl_channel_credentials(root, key, chain)
+    options = []
+    if args.server_host_override:
+        options.append(("grpc.ssl_target_name_override", args.server_host_override))
+        options.append(("grpc.default_authority", args.server_host_override))
+    return grpc.secure_channel(target, credentials, options)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--server_host", default="127.0.0.1")
     parser.add_argument("--server_port", type=int, required=True)
     parser.add_argument("--test_case", default="large_unary")
     parser.add_argument("--use_tls", type=flag_bool, default=False)
+    parser.add_argument("--use_test_ca", type=flag_bool, default=False,
+                        help="trust the CA of --ca_file (no test CA is bundled)")
+    parser.add_argument("--ca_file", help="CA certificate (PEM) to trust")
+    parser.add_argument("--server_host_override", help="name the server's certificate has")
+    parser.add_argument("--client_cert_file", help="client certificate chain (PEM): mutual TLS")
+    parser.add_argument("--client_key_file", help="key of --client_cert_file (PEM)")
     args = parser.parse_args()
-    if args.use_tls:
-        sys.exit("--use_tls=true is not supported by this driver")
     if args.test_case not in CASES:
         sys.exit(f"unsupported test case: {args.test_case}")
     target = f"{args.server_host}:{args.server_port}"
-    with grpc.insecure_channel(target) as channel:
+    with open_channel(target, args) as channel:
         stub = test_pb2_grpc.TestServiceStub(channel)
         try:
             globals()[args.test_case](stub, channel)

@@ -80,16 +80,32 @@ class TestService(test_pb2_grpc.TestServiceServicer):
                 yield messages_pb2.StreamingOutputCallResponse(payload=payload(p.size))
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--use_tls", default="false")
+    parser.add_argument("--use_tls", default="false", choices=["true", "false"])
+    parser.add_argument("--tls_cert_file", help="server certificate chain (PEM)")
+    parser.add_argument("--tls_key_file", help="server key (PEM)")
+    parser.add_argument("--client_ca_file", help="require client certificates from this CA")
     args = parser.parse_args()
-    if args.use_tls != "false":
-        sys.exit("--use_tls=true is not supported by this driver")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     test_pb2_grpc.add_TestServiceServicer_to_server(TestService(), server)
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    address = f"127.0.0.1:{args.port}"
+    if args.use_tls == "true":
+        if not (args.tls_cert_file and args.tls_key_file):
+            sys.exit("--use_tls=true needs --tls_cert_file and --tls_key_file")
+        pair = [(read(args.tls_key_file), read(args.tls_cert_file))]
+        ca = read(args.client_ca_file) if args.client_ca_file else None
+        credentials = grpc.ssl_server_credentials(pair, root_certificates=ca,
+                                                  require_client_auth=ca is not None)
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
     server.start()
     print(f"listening on 127.0.0.1:{port}", flush=True)
     server.wait_for_termination()

@@ -41,9 +41,40 @@ pub const CASES: &[&str] = &[
     "channel_soak",
 ];
 
-/// Runs one case against the server at `target` (`http://host:port`).
-pub async fn run(case: &str, target: &str, soak_iterations: u32) -> CaseResult {
-    let channel = Channel::connect(target).await.map_err(|e| e.to_string())?;
+/// How to reach the server under test: its target and, over TLS, the settings and the name to
+/// expect in its certificate; call credentials for the auth cases.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    /// `http://host:port` or `https://host:port`.
+    pub target: String,
+    pub tls: Option<tern::tls::ClientTlsConfig>,
+    /// `--server_host_override`: SNI, the name checked and `:authority`.
+    pub host_override: Option<String>,
+    pub credentials: Option<tern::credentials::Credentials>,
+}
+
+impl Connector {
+    /// A new channel (so a new connection) to the server.
+    pub async fn connect(&self) -> Result<Channel, String> {
+        let mut builder = Channel::builder(&self.target).map_err(|e| e.to_string())?;
+        if let Some(tls) = &self.tls {
+            builder = builder.tls(tls.clone());
+        }
+        if let Some(name) = &self.host_override {
+            builder = builder
+                .authority_override(name)
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(credentials) = &self.credentials {
+            builder = builder.call_credentials(credentials.clone());
+        }
+        builder.connect().await.map_err(|e| e.to_string())
+    }
+}
+
+/// Runs one case against the server `connector` reaches.
+pub async fn run(case: &str, connector: &Connector, soak_iterations: u32) -> CaseResult {
+    let channel = connector.connect().await?;
     let client = TestServiceClient::new(channel.clone());
     match case {
         "empty_unary" => empty_unary(&client).await,
@@ -65,7 +96,7 @@ pub async fn run(case: &str, target: &str, soak_iterations: u32) -> CaseResult {
         "unimplemented_method" => unimplemented_method(&client).await,
         "unimplemented_service" => unimplemented_service(channel).await,
         "rpc_soak" => rpc_soak(&client, soak_iterations).await,
-        "channel_soak" => channel_soak(target, soak_iterations).await,
+        "channel_soak" => channel_soak(connector, soak_iterations).await,
         other => Err(format!("unknown test case {other:?}")),
     }
 }
@@ -580,10 +611,11 @@ async fn rpc_soak(client: &TestServiceClient, iterations: u32) -> CaseResult {
     Ok(())
 }
 
-async fn channel_soak(target: &str, iterations: u32) -> CaseResult {
+async fn channel_soak(connector: &Connector, iterations: u32) -> CaseResult {
     for i in 0..iterations {
         // A new channel, so a new connection, for every call.
-        let fresh = Channel::connect(target)
+        let fresh = connector
+            .connect()
             .await
             .map_err(|e| format!("iteration {i}: {e}"))?;
         large_unary(&TestServiceClient::new(fresh))

@@ -434,13 +434,21 @@ impl Channel {
             let tls = tls
                 .as_ref()
                 .map_err(|why| Error::msg(ErrorKind::Tls, why.clone()))?;
-            let stream = tls.connect(io, &self.describe()).await?;
-            return self.handshake(stream, generation).await;
+            let (stream, notes) = tls.connect(io, &self.describe()).await?;
+            return self
+                .handshake(stream, generation, notes.explain_silent_close())
+                .await;
         }
-        self.handshake(io, generation).await
+        self.handshake(io, generation, None).await
     }
 
-    async fn handshake<IO>(&self, io: IO, generation: u64) -> Result<ClientConnection, Error>
+    /// HTTP/2's handshake; `silent_close` explains a close without a word, when TLS can.
+    async fn handshake<IO>(
+        &self,
+        io: IO,
+        generation: u64,
+        silent_close: Option<&'static str>,
+    ) -> Result<ClientConnection, Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -481,7 +489,11 @@ impl Channel {
         };
         // What the server sent explains most; when it sent nothing, why reading failed (a TLS
         // alert, say) does, if it did.
-        match first.read_error() {
+        let read_error = match silent_close {
+            Some(why) if first.closed_silently() => Some(format!("TLS: {why}")),
+            _ => first.read_error(),
+        };
+        match read_error {
             Some(error) if !first.received_any() => Err(Error::msg(
                 ErrorKind::Tls,
                 format!("connection to {} failed: {error}", self.describe()),

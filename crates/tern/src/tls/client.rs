@@ -3,6 +3,7 @@
 //! HTTP/2 (ALPN `h2`) and explains a failure in terms of the address dialed.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -87,7 +88,8 @@ impl ClientTlsConfig {
         };
         config.alpn_protocols = vec![ALPN_H2.to_vec()];
         Ok(ClientTls {
-            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            config: Arc::new(config),
+            has_identity: self.identity.is_some(),
         })
     }
 
@@ -210,7 +212,54 @@ impl ServerCertVerifier for AcceptAnyServer {
 /// A client's TLS, ready to connect.
 #[derive(Clone)]
 pub(crate) struct ClientTls {
-    connector: tokio_rustls::TlsConnector,
+    config: Arc<ClientConfig>,
+    has_identity: bool,
+}
+
+/// Notes that the server asked for a client certificate, then answers as the configuration
+/// would. A server that rejects the certificate (or its absence) may just close the
+/// connection without an alert, as BoringSSL-based servers do; knowing it asked turns "the
+/// connection closed" into what to fix.
+#[derive(Debug)]
+struct NoteRequest {
+    inner: Arc<dyn ResolvesClientCert>,
+    asked: Arc<AtomicBool>,
+}
+
+impl ResolvesClientCert for NoteRequest {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.asked.store(true, Ordering::Relaxed);
+        self.inner.resolve(root_hint_subjects, sigschemes)
+    }
+
+    fn has_certs(&self) -> bool {
+        self.inner.has_certs()
+    }
+}
+
+/// What one TLS connection's handshake showed, for explaining a close that came without a reason.
+#[derive(Clone, Debug)]
+pub(crate) struct HandshakeNotes {
+    asked_for_certificate: Arc<AtomicBool>,
+    presented_certificate: bool,
+}
+
+impl HandshakeNotes {
+    /// Why the server most likely closed the connection without saying, if the handshake tells.
+    pub(crate) fn explain_silent_close(&self) -> Option<&'static str> {
+        if !self.asked_for_certificate.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(if self.presented_certificate {
+            "the server asked for a client certificate and closed the connection after this              side presented one: it may not trust the certificate's issuer"
+        } else {
+            "the server asked for a client certificate, none was given, and it closed the              connection: give a client certificate and key (mutual TLS)"
+        })
+    }
 }
 
 impl fmt::Debug for ClientTls {
@@ -240,22 +289,37 @@ impl TlsConnect {
     }
 
     /// The TLS handshake over `io`, to the server `target` names (for messages).
-    pub(crate) async fn connect<IO>(&self, io: IO, target: &str) -> Result<TlsStream<IO>, Error>
+    pub(crate) async fn connect<IO>(
+        &self,
+        io: IO,
+        target: &str,
+    ) -> Result<(TlsStream<IO>, HandshakeNotes), Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream = self
-            .tls
-            .connector
+        let notes = HandshakeNotes {
+            asked_for_certificate: Arc::new(AtomicBool::new(false)),
+            presented_certificate: self.tls.has_identity,
+        };
+        // A configuration per connection, to note what this handshake asked; cloning it copies
+        // a few Arcs.
+        let mut config = (*self.tls.config).clone();
+        config.client_auth_cert_resolver = Arc::new(NoteRequest {
+            inner: config.client_auth_cert_resolver.clone(),
+            asked: notes.asked_for_certificate.clone(),
+        });
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let stream = connector
             .connect(self.server_name.clone(), io)
             .await
             .map_err(|e| {
+                let why = match notes.explain_silent_close() {
+                    Some(why) if e.kind() == std::io::ErrorKind::UnexpectedEof => why.to_owned(),
+                    _ => explain_io(&e, Remote::Server),
+                };
                 Error::msg(
                     ErrorKind::Tls,
-                    format!(
-                        "TLS handshake with {target} failed: {}",
-                        explain_io(&e, Remote::Server)
-                    ),
+                    format!("TLS handshake with {target} failed: {why}"),
                 )
             })?;
         if stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
@@ -267,6 +331,6 @@ impl TlsConnect {
                 ),
             ));
         }
-        Ok(stream)
+        Ok((stream, notes))
     }
 }

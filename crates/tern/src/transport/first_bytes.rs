@@ -29,6 +29,9 @@ struct Seen {
     ended: bool,
     /// Why reading failed, if it did: kept here because h2 passes on only the error's text.
     error: Option<String>,
+    /// The stream ended with no reason given: a plain close, or a TLS stream cut without its
+    /// close_notify.
+    silent: bool,
 }
 
 impl FirstBytes {
@@ -57,6 +60,13 @@ impl FirstBytes {
     pub(crate) fn read_error(&self) -> Option<String> {
         let seen = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         seen.error.clone()
+    }
+
+    /// Whether the server closed the connection before sending anything, with no reason given
+    /// (no TLS alert, say).
+    pub(crate) fn closed_silently(&self) -> bool {
+        let seen = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.ended && seen.bytes.is_empty() && (seen.error.is_none() || seen.silent)
     }
 
     /// Whether the server sent anything at all.
@@ -188,11 +198,14 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Recorded<IO> {
                 }
                 Poll::Ready(Err(e)) => {
                     let why = explain_read_error(e);
-                    self.first
+                    let mut seen = self
+                        .first
                         .state
                         .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .error = Some(why);
+                        .unwrap_or_else(PoisonError::into_inner);
+                    seen.error = Some(why);
+                    seen.silent = e.kind() == io::ErrorKind::UnexpectedEof;
+                    drop(seen);
                     self.first.record(&[], true);
                 }
                 Poll::Pending => return polled,
