@@ -5,8 +5,9 @@ The matrix runs three times: in cleartext; over TLS (every pair, every case, wit
 project's classic test certificates, taken at run time from grpc-go's module, which grpc-java's
 jar bundles too, so that Java's `--use_test_ca` trusts the same CA); and over mutual TLS between
 Tern and grpc-go, grpcio and grpc-js, with certificates generated for the run by `test-certs`
-(grpc-go's interop programs take no client certificate, so its side is tests/go/mtls, built on
-grpc-go's interop package), plus a call without a client certificate that must be refused.
+(grpc-go's interop programs take no client certificate, so its side is tests/go/tlspeer, built
+on grpc-go's interop package), plus a call without a client certificate that must be refused.
+The TLS run adds the auth cases that need no Google server (see AUTH_CASES).
 
 Usage: python interop/run.py [--pairs tern:go,go:tern,...] [--cases a,b] [--modes plaintext,tls,mtls]
                              [--skip-install]
@@ -52,6 +53,13 @@ CASES = [
     "channel_soak",
 ]
 
+# The auth cases that need no Google server: run over TLS, with a service account key generated
+# for the run whose token_uri is a local token endpoint (tests/go/tlspeer), against servers
+# that fill the response's username and oauth_scope from the call's token. Only Tern's can:
+# the peers' interop servers leave that to Google's production servers.
+AUTH_CASES = ["jwt_token_creds", "oauth2_auth_token", "per_rpc_creds", "service_account_creds"]
+OAUTH_SCOPE = "https://www.googleapis.com/auth/xapi.zoo"
+
 COMPRESSION_CASES = {
     "client_compressed_unary",
     "server_compressed_unary",
@@ -62,9 +70,9 @@ COMPRESSION_CASES = {
 # The cases each client implementation has. grpc-go's interop client has no compression cases;
 # our grpcio driver has what grpcio's public API can express.
 CLIENT_CASES = {
-    "tern": set(CASES),
-    "java": set(CASES),
-    "go": set(CASES) - COMPRESSION_CASES,
+    "tern": set(CASES) | set(AUTH_CASES),
+    "java": set(CASES) | set(AUTH_CASES),
+    "go": (set(CASES) - COMPRESSION_CASES) | set(AUTH_CASES),
     "python": set(CASES)
     - {
         "server_compressed_unary",
@@ -77,6 +85,8 @@ CLIENT_CASES = {
 }
 
 # Cases a server implementation does not serve, and why.
+AUTH_GAP = "{} interop server does not fill username and oauth_scope from the token (Google's " \
+           "servers do)"
 SERVER_GAPS = {
     "go": {
         case: "grpc-go's interop server registers no gzip codec and checks no expect_compressed"
@@ -99,6 +109,9 @@ SERVER_GAPS = {
         for case in COMPRESSION_CASES
     },
 }
+for impl, name in [("go", "grpc-go's"), ("java", "grpc-java's"), ("python", "our grpcio"),
+                   ("node", "our grpc-js")]:
+    SERVER_GAPS[impl].update({case: AUTH_GAP.format(name) for case in AUTH_CASES})
 
 # Mutual TLS: the pairs, and the cases (those tests/go/mtls runs, so every pair runs the same).
 MTLS_PAIRS = [
@@ -171,12 +184,30 @@ def generated_certs():
             "client_cert": out / "client.pem", "client_key": out / "client.key"}
 
 
-class Mode:
-    """How the pairs connect: plaintext, tls or mtls, with the certificates for it."""
+def start_token_endpoint():
+    """A service account key for this run and the local token endpoint its token_uri names;
+    returns the key file and the endpoint's process."""
+    out = ROOT / "target" / "interop-certs" / "auth"
+    out.mkdir(parents=True, exist_ok=True)
+    key_file = out / "service_account.json"
+    port = free_port()
+    subprocess.run([str(PEERS / "tlspeer"), "-mode=service-account", f"-out={key_file}",
+                    f"-token_uri=http://127.0.0.1:{port}/token"], check=True)
+    log = open(LOGS / "token-endpoint.log", "w")
+    proc = subprocess.Popen([str(PEERS / "tlspeer"), "-mode=token-server", f"-port={port}",
+                             f"-key_file={key_file}"], stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(port, proc)
+    return key_file, proc
 
-    def __init__(self, name, certs=None):
+
+class Mode:
+    """How the pairs connect: plaintext, tls or mtls, with the certificates for it (and over
+    TLS, the service account key file of the auth cases)."""
+
+    def __init__(self, name, certs=None, key_file=None):
         self.name = name
         self.certs = certs
+        self.key_file = key_file
 
     def server_flags(self, impl):
         if self.name == "plaintext":
@@ -204,7 +235,7 @@ class Mode:
 def go_mtls(role, port, certs, extra):
     cert, key = ((certs["cert"], certs["key"]) if role == "server"
                  else (certs["client_cert"], certs["client_key"]))
-    return [str(PEERS / "go-mtls"), f"-mode={role}", f"-port={port}", f"-cert={cert}",
+    return [str(PEERS / "tlspeer"), f"-mode={role}", f"-port={port}", f"-cert={cert}",
             f"-key={key}", f"-ca={certs['ca']}"] + extra
 
 
@@ -233,6 +264,8 @@ def client_command(impl, port, case, mode):
                        [f"-server_name={HOST_OVERRIDE}", f"-test_cases={case}"])
     flags = ["--server_host=127.0.0.1", f"--server_port={port}", f"--test_case={case}"]
     flags += mode.client_flags(impl)
+    if case in AUTH_CASES:
+        flags += [f"--service_account_key_file={mode.key_file}", f"--oauth_scope={OAUTH_SCOPE}"]
     if impl in ("java", "go") and case in ("rpc_soak", "channel_soak"):
         # The soak cases fail any call slower than 1 s by default; a JVM's first calls on a
         # loaded 2-core CI machine can take longer, which says nothing about the server.
@@ -334,11 +367,15 @@ def main():
 
     results = {}
     tables = []
+    token_endpoint = None
     for name in modes:
         if name == "plaintext":
             mode, pairs, cases = Mode("plaintext"), DEFAULT_PAIRS, CASES
         elif name == "tls":
-            mode, pairs, cases = Mode("tls", classic_certs()), DEFAULT_PAIRS, CASES
+            LOGS.mkdir(parents=True, exist_ok=True)
+            key_file, token_endpoint = start_token_endpoint()
+            mode = Mode("tls", classic_certs(), key_file)
+            pairs, cases = DEFAULT_PAIRS, CASES + AUTH_CASES
         elif name == "mtls":
             mode, pairs = Mode("mtls", generated_certs()), MTLS_PAIRS
             cases = MTLS_CASES + [NO_CLIENT_CERT]
@@ -357,6 +394,8 @@ def main():
                 for case in cases:
                     results.setdefault((name, case, f"{client}->{server}"), ("FAIL", str(e)))
 
+    if token_endpoint:
+        token_endpoint.terminate()
     for name, pairs, cases in tables:
         if not pairs or not cases:
             continue

@@ -50,11 +50,12 @@ if [ ! -e "$stamp" ]; then
     touch "$stamp"
 fi
 
-# grpc-go's interop service and cases over mutual TLS (tests/go/mtls).
-stamp="$peers/go-mtls-$(cat "$here/../../tests/go/mtls/go.sum" "$here/../../tests/go/mtls/main.go" | sha256sum | cut -c1-16)"
+# grpc-go's interop service and cases over mutual TLS, and the auth cases' service account key
+# and token endpoint (tests/go/tlspeer).
+stamp="$peers/tlspeer-$(cat "$here/../../tests/go/tlspeer/go.sum" "$here/../../tests/go/tlspeer/main.go" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
-    echo "building the grpc-go mutual TLS interop program"
-    (cd "$here/../../tests/go/mtls" && go build -o "$peers/bin/go-mtls" .)
+    echo "building tlspeer, grpc-go's side of the TLS interop runs"
+    (cd "$here/../../tests/go/tlspeer" && go build -o "$peers/bin/tlspeer" .)
     touch "$stamp"
 fi
 

@@ -101,6 +101,82 @@ pub async fn run(case: &str, connector: &Connector, soak_iterations: u32) -> Cas
     }
 }
 
+/// The auth cases, which need a service account key file.
+pub const AUTH_CASES: &[&str] = &[
+    "jwt_token_creds",
+    "oauth2_auth_token",
+    "per_rpc_creds",
+    "service_account_creds",
+];
+
+/// Runs an auth case: a large unary call with the case's credentials, over TLS, whose
+/// response must name the key file's account (and the scope asked for, where a token endpoint
+/// is involved).
+pub async fn run_auth(
+    case: &str,
+    connector: &Connector,
+    account: &crate::auth::ServiceAccount,
+    scope: &str,
+) -> CaseResult {
+    let mut connector = connector.clone();
+    let mut per_call = None;
+    let wants_scope = case != "jwt_token_creds";
+    match case {
+        "jwt_token_creds" => connector.credentials = Some(account.jwt_access_credentials()),
+        "service_account_creds" => {
+            connector.credentials = Some(account.access_token_credentials(scope))
+        }
+        "oauth2_auth_token" | "per_rpc_creds" => {
+            let token = account.fetch_token(scope).await?;
+            let credentials =
+                tern::credentials::Credentials::bearer(token.value()).map_err(|e| e.to_string())?;
+            if case == "per_rpc_creds" {
+                per_call = Some(credentials);
+            } else {
+                connector.credentials = Some(credentials);
+            }
+        }
+        other => return Err(format!("unknown auth case {other:?}")),
+    }
+    let client = TestServiceClient::new(connector.connect().await?);
+    let mut request = Request::new(SimpleRequest {
+        response_size: 314_159,
+        payload: zeros(271_828),
+        fill_username: true,
+        fill_oauth_scope: wants_scope,
+        ..SimpleRequest::default()
+    });
+    if let Some(credentials) = per_call {
+        request.set_credentials(credentials);
+    }
+    let reply = client
+        .unary_call(request)
+        .await
+        .map_err(|s| s.to_string())?
+        .into_inner();
+    check(
+        !reply.username.is_empty() && account.json.contains(&reply.username),
+        || {
+            format!(
+                "username {:?} is not the key file's account",
+                reply.username
+            )
+        },
+    )?;
+    if wants_scope {
+        check(
+            !reply.oauth_scope.is_empty() && scope.contains(&reply.oauth_scope),
+            || {
+                format!(
+                    "oauth_scope {:?} is not within {scope:?}",
+                    reply.oauth_scope
+                )
+            },
+        )?;
+    }
+    Ok(())
+}
+
 fn check(ok: bool, what: impl FnOnce() -> String) -> CaseResult {
     if ok {
         Ok(())

@@ -2,6 +2,7 @@
 //! the `grpc.testing.TestService` server and the test cases its client runs. Both binaries take
 //! the flags every implementation's interop runner passes.
 
+pub mod auth;
 pub mod client;
 pub mod server;
 

@@ -160,6 +160,16 @@ impl TestService for InteropServer {
             payload: payload(message.response_size)?,
             ..SimpleResponse::default()
         });
+        if message.fill_username || message.fill_oauth_scope {
+            let (username, scope) = crate::auth::token_identity(&request)?;
+            let reply = response.get_mut();
+            if message.fill_username {
+                reply.username = username;
+            }
+            if message.fill_oauth_scope {
+                reply.oauth_scope = scope;
+            }
+        }
         if message
             .response_compressed
             .as_ref()

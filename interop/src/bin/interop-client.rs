@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use tern::tls::{Certificate, ClientTlsConfig, Identity};
-use tern_interop::client::{run, Connector, CASES};
+use tern_interop::auth::ServiceAccount;
+use tern_interop::client::{run, run_auth, Connector, AUTH_CASES, CASES};
 use tern_interop::parse_bool;
 
 #[derive(Parser)]
@@ -40,6 +41,13 @@ struct Args {
     /// The key of --client_cert_file (PEM).
     #[arg(long = "client_key_file", requires = "client_cert_file")]
     client_key_file: Option<PathBuf>,
+    /// A service account key file, for the auth cases (jwt_token_creds, oauth2_auth_token,
+    /// per_rpc_creds, service_account_creds); its token_uri is where tokens are fetched.
+    #[arg(long = "service_account_key_file")]
+    service_account_key_file: Option<PathBuf>,
+    /// The scope asked for with OAuth2 tokens.
+    #[arg(long = "oauth_scope", default_value = "")]
+    oauth_scope: String,
     /// Calls made by rpc_soak and channel_soak.
     #[arg(long = "soak_iterations", default_value_t = 10)]
     soak_iterations: u32,
@@ -95,9 +103,30 @@ async fn main() -> std::process::ExitCode {
     } else {
         vec![args.test_case.as_str()]
     };
+    let account = match &args.service_account_key_file {
+        Some(path) => match ServiceAccount::from_file(path) {
+            Ok(account) => Some(account),
+            Err(why) => {
+                eprintln!("error: {why}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let mut failed = false;
     for case in cases {
-        match run(case, &connector, args.soak_iterations).await {
+        let result = if AUTH_CASES.contains(&case) {
+            match (&account, connector.tls.is_some()) {
+                (Some(account), true) => {
+                    run_auth(case, &connector, account, &args.oauth_scope).await
+                }
+                (None, _) => Err("needs --service_account_key_file".to_owned()),
+                (_, false) => Err("needs TLS (--use_tls=true)".to_owned()),
+            }
+        } else {
+            run(case, &connector, args.soak_iterations).await
+        };
+        match result {
             Ok(()) => println!("{case}: passed"),
             Err(why) => {
                 println!("{case}: FAILED: {why}");

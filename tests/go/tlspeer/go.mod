@@ -1,4 +1,4 @@
-module tern.test/mtls
+module tern.test/tlspeer
 
 go 1.26.0
 
