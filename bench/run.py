@@ -46,6 +46,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 STREAM_COUNT = 100
 STREAM_SIZE = 1024
 
+# New connections opened at once per h2load round in the handshake scenario.
+HANDSHAKE_BATCH = 200
+
 # name -> kind, connections, calls in flight per connection, and the kind's parameters.
 SCENARIOS = {
     "unary 1x1": dict(kind="unary", conns=1, streams=1, name_len=5),
@@ -56,6 +59,10 @@ SCENARIOS = {
     "bidi ping-pong 1KiB 1x8": dict(kind="echo", conns=1, streams=8),
     "client unary 1x64": dict(kind="client", conns=1, streams=64),
     "client unary 8x32": dict(kind="client", conns=8, streams=32),
+    "unary TLS 1x64": dict(kind="unary-tls", conns=1, streams=64, name_len=5),
+    "unary TLS 8x32": dict(kind="unary-tls", conns=8, streams=32, name_len=5),
+    # Rounds of HANDSHAKE_BATCH new connections, each a full TLS handshake and one call.
+    "new TLS connections": dict(kind="handshake", conns=HANDSHAKE_BATCH, streams=1, name_len=5),
 }
 # Who takes part in each kind of scenario.
 PARTICIPANTS = {
@@ -64,7 +71,11 @@ PARTICIPANTS = {
     "echo": ["tern", "tonic", "grpc-go", "grpcio"],
     # The clients, all driving tonic's server.
     "client": ["tern", "tonic"],
+    # TLS: rustls with ring on both, the same generated ECDSA P-256 certificate.
+    "unary-tls": ["tern", "tonic"],
+    "handshake": ["tern", "tonic"],
 }
+TLS_KINDS = {"unary-tls", "handshake"}
 
 
 def run(cmd, **kw):
@@ -92,19 +103,25 @@ def programs(build, servers, kinds):
                 needed.append((server, {"tern": build.tern / "tern-load",
                                         "tonic": build.tonic / "tonic-load"}[server]))
                 continue
-            command = server_command(build, server, kind, 0, Path("htdocs"))
+            command = server_command(build, server, kind, 0, Path("htdocs"), CERTS_PLACEHOLDER)
             if server not in ("grpcio", "nghttpd"):
                 needed.append((server, Path(command[0])))
-            if kind in ("unary", "echo", "download") and server != "nghttpd":
+            if kind in TLS_KINDS:
+                needed.append((server, build.tern / "test-certs"))
+            if kind in ("unary", "unary-tls", "echo", "download") and server != "nghttpd":
                 # The latency pass (and the bidi driver) is `tern bench`.
                 needed.append((server, build.tern / "tern"))
     return needed
 
 
+# Where server_command puts certificate paths when only the program's name is wanted.
+CERTS_PLACEHOLDER = {"cert": Path("server.pem"), "key": Path("server.key"), "ca": Path("ca.pem")}
+
+
 def setup(build, servers, kinds):
     """Installs the load generator, nghttpd and protoc (Debian) and the Python peer (PyPI) when
     this run needs them, and builds every program it runs."""
-    tools = {"h2load"} if {"unary", "download"} & set(kinds) else set()
+    tools = {"h2load"} if ({"unary", "download"} | TLS_KINDS) & set(kinds) else set()
     if "nghttpd" in servers and "unary" in kinds:
         tools.add("nghttpd")
     if "grpc-go" in servers or "tonic" in servers or "client" in kinds:
@@ -131,13 +148,16 @@ def setup(build, servers, kinds):
             run([str(PYTHON), "-m", "grpc_tools.protoc", "-I", str(proto_dir),
                  f"--python_out={out}", f"--grpc_python_out={out}", proto], cwd=proto_dir)
     profile = ["--profile", build.profile]
-    if {"tern", "h2-ceiling"} & set(servers) or "unary" in kinds or "echo" in kinds \
-            or "download" in kinds:
+    if {"tern", "h2-ceiling"} & set(servers) or {"unary", "echo", "download"} & set(kinds) \
+            or TLS_KINDS & set(kinds):
         print(f"building tern ({build.profile})", flush=True)
         # Every binary of the three packages: naming some with --bin would build only those
         # (the streams server, tern-load and h2-ceiling were once left out that way).
         run(["cargo", "build", "--quiet", *profile, "-p", "hello", "-p", "tern-cli",
              "-p", "tern-bench", "--bins"], cwd=ROOT)
+        # The TLS scenarios' certificates are made for each run.
+        run(["cargo", "build", "--quiet", *profile, "-p", "tern-tests", "--bin", "test-certs"],
+            cwd=ROOT)
     if "tonic" in servers or "client" in kinds:
         print(f"building tonic ({build.profile})", flush=True)
         run(["cargo", "build", "--quiet", *profile, "--bins", "--manifest-path",
@@ -177,12 +197,19 @@ def check_programs(build, servers, kinds):
                          f"make them:\n{lines}")
 
 
-def server_command(build, name, kind, port, htdocs):
-    """The server `name` serving the scenario kind's service on `port`."""
+def server_command(build, name, kind, port, htdocs, certs=None):
+    """The server `name` serving the scenario kind's service on `port` (over TLS with `certs`
+    in the TLS kinds)."""
     release = build.tern
     tonic = [str(build.tonic / "tonic-hello"), f"127.0.0.1:{port}"]
     if kind == "client":
         return tonic
+    if kind in TLS_KINDS:
+        return {
+            "tern": [str(release / "hello-server"), "--addr", f"127.0.0.1:{port}",
+                     "--tls-cert", str(certs["cert"]), "--tls-key", str(certs["key"])],
+            "tonic": tonic + [str(certs["cert"]), str(certs["key"])],
+        }[name]
     streams = kind in ("download", "echo")
     return {
         "tern": ([str(release / "streams-server"), f"127.0.0.1:{port}"] if streams else
@@ -250,7 +277,7 @@ def peak_rss_mib(pid):
 
 def parse_h2load(output):
     done = re.search(r"(\d+) succeeded, (\d+) failed, (\d+) errored", output)
-    rate = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", output)
+    rate = re.search(r"finished in ([\d.]+)m?s, ([\d.]+) req/s", output)
     lat = re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", output)
     if not (done and rate and lat):
         raise RuntimeError(f"unexpected h2load output:\n{output}")
@@ -299,21 +326,39 @@ def stop_server(proc):
         proc.kill()
 
 
-def h2load(opts, port, path, request, conns, streams):
+def h2load(opts, port, path, request, conns, streams, tls=False, total=None):
+    """h2load for the run's duration, or for `total` calls; TLS (ALPN h2) when `tls`."""
     seconds = opts.seconds
     warmup = ["--warm-up-time", str(opts.warmup)] if opts.warmup else []
+    length = ["-n", str(total)] if total else ["-D", str(seconds), *warmup]
+    scheme = "https" if tls else "http"
     load = ["taskset", "-c", "1", "h2load", "-t", "1", "-c", str(conns), "-m", str(streams),
-            "-D", str(seconds), *warmup, "-d", str(request),
+            *length, "-d", str(request),
             "-H", "content-type: application/grpc", "-H", "te: trailers",
-            f"http://127.0.0.1:{port}{path}"]
+            f"{scheme}://127.0.0.1:{port}{path}"]
     out = subprocess.run(load, capture_output=True, text=True, timeout=seconds + 60)
     return parse_h2load(out.stdout + out.stderr)
 
 
-def tern_bench(opts, port, call, proto, payload, conns, streams, stream_messages=1):
+def handshakes(opts, port, request):
+    """Rounds of HANDSHAKE_BATCH fresh TLS connections with one call each, for the run's
+    duration: connections per second, and the calls that failed."""
+    done, failed, started = 0, 0, time.monotonic()
+    while time.monotonic() - started < opts.seconds:
+        r = h2load(opts, port, "/hello.Hello/SayHello", request, HANDSHAKE_BATCH, 1, tls=True,
+                   total=HANDSHAKE_BATCH)
+        done += r["calls"]
+        failed += r["failed"]
+    wall = time.monotonic() - started
+    return {"calls": done, "failed": failed, "rate": done / wall, "messages": done,
+            "mean_us": float("nan")}
+
+
+def tern_bench(opts, port, call, proto, payload, conns, streams, stream_messages=1, ca=None):
     seconds = opts.seconds
+    tls = ["--cacert", str(ca), "--servername", "localhost"] if ca else []
     command = ["taskset", "-c", "1", str(opts.build.tern / "tern"), "bench",
-               f"127.0.0.1:{port}", "--call", call, "--proto", str(proto),
+               f"127.0.0.1:{port}", *tls, "--call", call, "--proto", str(proto),
                "-I", str(proto.parent), "--data-bin", str(payload),
                "--connections", str(conns), "-c", str(conns * streams),
                "--stream-messages", str(stream_messages),
@@ -324,25 +369,39 @@ def tern_bench(opts, port, call, proto, payload, conns, streams, stream_messages
     return json.loads(done.stdout)
 
 
+def make_certs(build, workdir):
+    """A CA and a server certificate (for localhost and 127.0.0.1) made for this run."""
+    out = workdir / "certs"
+    if not (out / "server.pem").exists():
+        run([str(build.tern / "test-certs"), str(out)])
+    return {"cert": out / "server.pem", "key": out / "server.key", "ca": out / "ca.pem"}
+
+
 def measure(opts, server, scenario, workdir):
     """One server (or, for client scenarios, one client) in one scenario."""
     seconds = opts.seconds
     spec = SCENARIOS[scenario]
     kind, conns, streams = spec["kind"], spec["conns"], spec["streams"]
+    tls = kind in TLS_KINDS
+    certs = make_certs(opts.build, workdir) if tls else None
     port = free_port()
     log = open(workdir / f"{server}.log", "w")
-    proc = start_server(server_command(opts.build, server, kind, port, workdir / "htdocs"), port,
-                        log)
+    proc = start_server(server_command(opts.build, server, kind, port, workdir / "htdocs",
+                                       certs), port, log)
     try:
         # CPU is read around the whole load run, which starts with the warm-up, and scaled by
         # the measured share.
         before = cpu_seconds(proc.pid)
         started = time.monotonic()
-        if kind == "unary":
+        if kind in ("unary", "unary-tls"):
             request = workdir / f"request-{spec['name_len']}.bin"
             request.write_bytes(hello_request(spec["name_len"]))
-            result = h2load(opts, port, "/hello.Hello/SayHello", request, conns, streams)
+            result = h2load(opts, port, "/hello.Hello/SayHello", request, conns, streams, tls)
             result["messages"] = result["calls"]
+        elif kind == "handshake":
+            request = workdir / f"request-{spec['name_len']}.bin"
+            request.write_bytes(hello_request(spec["name_len"]))
+            result = handshakes(opts, port, request)
         elif kind == "download":
             request = workdir / "download.bin"
             request.write_bytes(framed(download_request()))
@@ -374,17 +433,19 @@ def measure(opts, server, scenario, workdir):
                       "client_cpu_us": stats["client_cpu_us_per_call"]}
         wall = time.monotonic() - started
         after = cpu_seconds(proc.pid)
-        cpu = (after - before) * (seconds / wall if wall > 0 else 1.0)
+        # Rounds of handshakes count every call they made: nothing to scale.
+        share = 1.0 if kind == "handshake" or wall <= 0 else seconds / wall
+        cpu = (after - before) * share
         result["cpu_us_per_message"] = (cpu / result["messages"] * 1e6 if result["messages"]
                                         else float("nan"))
         # A second pass with tern bench, for latency percentiles (h2load has none).
-        if kind == "unary" and server != "nghttpd":
+        if kind in ("unary", "unary-tls") and server != "nghttpd":
             payload = workdir / f"payload-{spec['name_len']}.bin"
             payload.write_bytes(hello_request(spec["name_len"])[5:])
             try:
                 stats = tern_bench(opts, port, "hello.Hello/SayHello",
                                    ROOT / "examples" / "hello" / "proto" / "hello.proto",
-                                   payload, conns, streams)
+                                   payload, conns, streams, ca=certs and certs["ca"])
                 result["p50_us"] = stats["latency_us"]["p50"]
                 result["p99_us"] = stats["latency_us"]["p99"]
                 result["tern_bench_rate"] = stats["calls_per_second"]
@@ -478,13 +539,25 @@ def tables(results, scenarios, servers):
         "| tonic server's CPU per call | failed |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    secure = [
+        "## TLS",
+        "",
+        "Tern and tonic, both on rustls with ring, serving the same generated ECDSA P-256 "
+        "certificate; h2load (OpenSSL) negotiates h2 by ALPN. \"new TLS connections\" opens "
+        f"rounds of {HANDSHAKE_BATCH} connections at once, each a full handshake and one call: "
+        "its CPU column is the server's cost of one new connection.",
+        "",
+        "| scenario | server | calls or connections/s | vs tonic | server CPU per call or "
+        "connection | vs tonic | p50 / p99 (tern bench) | peak RSS | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for scenario in scenarios:
         kind = SCENARIOS[scenario]["kind"]
         base = results.get(("tonic", scenario))
         for server in [s for s in PARTICIPANTS[kind] if s in servers]:
             r = results.get((server, scenario))
             table = {"unary": unary, "download": streaming, "echo": streaming,
-                     "client": client}[kind]
+                     "client": client, "unary-tls": secure, "handshake": secure}[kind]
             if r is None:
                 table.append(f"| {scenario} | {server} | failed | | | | | | |")
                 continue
@@ -496,6 +569,11 @@ def tables(results, scenarios, servers):
                     f"| {scenario} | {server} | {r['rate']:,.0f} | {rate} | "
                     f"{r['cpu_us_per_message']:.2f} us | {cpu} | {percentiles(r)} | {tern_rate} | "
                     f"{r['mean_us']:,.0f} us | {r['rss_mib']:.1f} MiB | {r['failed']} |")
+            elif kind in TLS_KINDS:
+                secure.append(
+                    f"| {scenario} | {server} | {r['rate']:,.0f} | {rate} | "
+                    f"{r['cpu_us_per_message']:.1f} us | {cpu} | {percentiles(r)} | "
+                    f"{r['rss_mib']:.1f} MiB | {r['failed']} |")
             elif kind == "client":
                 client_cpu = ratio(r["client_cpu_us"], base and base["client_cpu_us"], False)
                 client.append(
@@ -508,7 +586,7 @@ def tables(results, scenarios, servers):
                     f"{r['cpu_us_per_message']:.2f} us | {cpu} | {percentiles(r)} | "
                     f"{r['rss_mib']:.1f} MiB | {r['failed']} |")
     out = []
-    for table, header_lines in ((unary, 4), (streaming, 6), (client, 6)):
+    for table, header_lines in ((unary, 4), (streaming, 6), (client, 6), (secure, 6)):
         if len(table) > header_lines:
             out += table + [""]
     return out
@@ -516,7 +594,7 @@ def tables(results, scenarios, servers):
 
 # `--check`: the smallest run that still starts every kind of program the harness has.
 CHECK_SCENARIOS = ["unary 1x64", "server streaming 1KiB 1x8", "bidi ping-pong 1KiB 1x8",
-                   "client unary 1x64"]
+                   "client unary 1x64", "unary TLS 1x64", "new TLS connections"]
 CHECK_SERVERS = ["tern", "tonic", "h2-ceiling"]
 
 
