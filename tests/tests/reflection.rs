@@ -138,7 +138,10 @@ async fn grpcurl_over_tls_and_mutual_tls() {
         .output()
         .await
         .unwrap();
-    assert!(!output.status.success(), "listed without a client certificate");
+    assert!(
+        !output.status.success(),
+        "listed without a client certificate"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
