@@ -18,7 +18,7 @@
 //! // A token fetched again shortly before it expires; calls share one fetch.
 //! let token = BearerToken::new(|| async {
 //!     let value = std::fs::read_to_string("/var/run/secrets/token")?;
-//!     Ok(Token::new(value.trim()).expires_in(Duration::from_secs(600)))
+//!     Ok::<_, std::io::Error>(Token::new(value.trim()).expires_in(Duration::from_secs(600)))
 //! });
 //! let channel = tern::Channel::builder("https://api.example.com")?
 //!     .call_credentials(Credentials::new(token))
