@@ -4,6 +4,7 @@
 mod call;
 mod connection;
 mod io;
+mod signal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ pub use call::{
 };
 #[cfg(feature = "tls-core")]
 pub(crate) use io::PREFACE;
+pub use signal::{stop_signal, StopSignal};
 
 use crate::error::{Error, ErrorKind};
 use crate::metadata::check_binary_values;
@@ -334,6 +336,15 @@ impl<R: Routes> Router<R> {
             .await
             .map_err(|e| Error::new(ErrorKind::Bind, format!("cannot listen on {addr}"), e))?;
         self.serve_listener(listener, signal).await
+    }
+
+    /// Listens on `addr` and serves until the process receives SIGTERM or SIGINT, then shuts
+    /// down gracefully: what a server run by Kubernetes, systemd or a terminal wants.
+    pub async fn serve_with_signals(self, addr: SocketAddr) -> Result<(), Error> {
+        self.serve_with_shutdown(addr, async {
+            stop_signal().await;
+        })
+        .await
     }
 
     /// Serves on a listener already bound (on port 0, say, to let the system pick a free one),

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use futures_core::Stream;
 use tokio::sync::watch;
 
+use crate::server::ShutdownSignal;
 use crate::{Request, Response, Status};
 
 /// The generated messages and service of `grpc.health.v1`.
@@ -145,9 +146,22 @@ fn response(status: ServingStatus) -> HealthCheckResponse {
 /// The Watch stream: the current status, then every change, until the caller goes away.
 struct Watching {
     receiver: watch::Receiver<Option<ServingStatus>>,
+    /// Fires when the connection drains; the watch then ends, so that a watcher does not hold a
+    /// stopping server for its whole grace period.
+    shutdown: Option<ShutdownSignal>,
     /// The first item is the status as it is now, changed or not.
     first: bool,
-    pending: Option<std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>>,
+    /// Set once the watch has nothing more to send.
+    ended: bool,
+    pending: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Wake> + Send>>>,
+}
+
+/// Why a watch woke up.
+enum Wake {
+    Changed,
+    /// The reporter is gone.
+    Closed,
+    Draining,
 }
 
 impl Stream for Watching {
@@ -158,6 +172,9 @@ impl Stream for Watching {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.ended {
+            return std::task::Poll::Ready(None);
+        }
         if this.first {
             this.first = false;
             let status = this
@@ -168,18 +185,52 @@ impl Stream for Watching {
         }
         let pending = this.pending.get_or_insert_with(|| {
             let mut receiver = this.receiver.clone();
-            Box::pin(async move { receiver.changed().await.is_ok() })
+            let shutdown = this.shutdown.clone();
+            Box::pin(async move {
+                let draining = async {
+                    match &shutdown {
+                        Some(shutdown) => shutdown.draining().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    changed = receiver.changed() => match changed {
+                        Ok(()) => Wake::Changed,
+                        Err(_) => Wake::Closed,
+                    },
+                    () = draining => Wake::Draining,
+                }
+            })
         });
-        let alive = std::task::ready!(pending.as_mut().poll(cx));
+        let wake = std::task::ready!(pending.as_mut().poll(cx));
         this.pending = None;
-        if !alive {
-            return std::task::Poll::Ready(None);
+        match wake {
+            Wake::Closed => {
+                this.ended = true;
+                std::task::Poll::Ready(None)
+            }
+            Wake::Changed => {
+                let status = this
+                    .receiver
+                    .borrow_and_update()
+                    .unwrap_or(ServingStatus::ServiceUnknown);
+                std::task::Poll::Ready(Some(Ok(response(status))))
+            }
+            Wake::Draining => {
+                // The server marks everything NOT_SERVING before it drains: send that last
+                // change, if the watcher has not seen it, and end the watch OK.
+                this.ended = true;
+                if this.receiver.has_changed().unwrap_or(false) {
+                    let status = this
+                        .receiver
+                        .borrow_and_update()
+                        .unwrap_or(ServingStatus::ServiceUnknown);
+                    std::task::Poll::Ready(Some(Ok(response(status))))
+                } else {
+                    std::task::Poll::Ready(None)
+                }
+            }
         }
-        let status = this
-            .receiver
-            .borrow_and_update()
-            .unwrap_or(ServingStatus::ServiceUnknown);
-        std::task::Poll::Ready(Some(Ok(response(status))))
     }
 }
 
@@ -213,10 +264,13 @@ impl Health for HealthService {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<impl Stream<Item = Result<HealthCheckResponse, Status>> + Send>, Status>
     {
+        let shutdown = request.shutdown_signal().cloned();
         let service = request.into_inner().service;
         Ok(Response::new(Watching {
             receiver: self.reporter.subscribe(&service),
+            shutdown,
             first: true,
+            ended: false,
             pending: None,
         }))
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use hello::hello::hello_server::HelloServer;
 use hello::Greeter;
+use tern::server::stop_signal;
 use tern::services::health::{self, HealthReporter};
 use tern::services::reflection::Reflection;
 use tern::tls::{Certificate, ServerTlsConfig};
@@ -54,8 +55,16 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     // Tests read this line to learn the port.
     println!("listening on {}", listener.local_addr()?);
+    // SIGTERM (Kubernetes, systemd, Docker) or Ctrl-C: stop accepting, let the calls in flight
+    // finish, then exit 0. A second signal ends the process at once.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let first = stop_signal().await;
+        eprintln!("{first}: shutting down, letting calls in flight finish (again to stop now)");
+        tokio::spawn(async {
+            let second = stop_signal().await;
+            eprintln!("{second} again: stopping now");
+            std::process::exit(130);
+        });
     };
     // Health checking for probes and load balancers: NOT_SERVING once shutdown starts.
     let health = HealthReporter::new();
