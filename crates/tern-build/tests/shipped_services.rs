@@ -3,22 +3,27 @@
 
 use std::path::Path;
 
-/// (proto, generated module, descriptor file) for each shipped service.
-const SHIPPED: [(&str, &str, &str); 3] = [
+/// (protos, generated module, descriptor file) for each shipped package.
+const SHIPPED: [(&[&str], &str, &str); 4] = [
     (
-        "grpc/health/v1/health.proto",
+        &["grpc/health/v1/health.proto"],
         "grpc.health.v1.rs",
         "health.bin",
     ),
     (
-        "grpc/reflection/v1/reflection.proto",
+        &["grpc/reflection/v1/reflection.proto"],
         "grpc.reflection.v1.rs",
         "reflection_v1.bin",
     ),
     (
-        "grpc/reflection/v1alpha/reflection.proto",
+        &["grpc/reflection/v1alpha/reflection.proto"],
         "grpc.reflection.v1alpha.rs",
         "reflection_v1alpha.bin",
+    ),
+    (
+        &["google/rpc/status.proto", "google/rpc/error_details.proto"],
+        "google.rpc.rs",
+        "rpc.bin",
     ),
 ];
 
@@ -26,7 +31,7 @@ const SHIPPED: [(&str, &str, &str); 3] = [
 fn checked_in_service_code_is_up_to_date() {
     let tern = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tern");
     let shipped = tern.join("src/services/generated");
-    for (proto, module, descriptors) in SHIPPED {
+    for (protos, module, descriptors) in SHIPPED {
         let out = std::env::temp_dir().join(format!(
             "tern-build-check-{}-{descriptors}",
             std::process::id()
@@ -36,7 +41,13 @@ fn checked_in_service_code_is_up_to_date() {
             .out_dir(&out)
             .file_descriptor_set_path(out.join(descriptors))
             .emit_rerun_if_changed(false)
-            .compile(&[tern.join("proto").join(proto)], &[tern.join("proto")])
+            .compile(
+                &protos
+                    .iter()
+                    .map(|proto| tern.join("proto").join(proto))
+                    .collect::<Vec<_>>(),
+                &[tern.join("proto")],
+            )
             .unwrap();
         for file in [module, descriptors] {
             let fresh = std::fs::read(out.join(file)).unwrap();
@@ -45,7 +56,12 @@ fn checked_in_service_code_is_up_to_date() {
                 fresh == checked_in,
                 "crates/tern/src/services/generated/{file} is stale: run `cargo run -p \
                  tern-build --example generate -- crates/tern/src/services/generated \
-                 crates/tern/proto {descriptors} crates/tern/proto/{proto}`"
+                 crates/tern/proto {descriptors} {}`",
+                protos
+                    .iter()
+                    .map(|proto| format!("crates/tern/proto/{proto}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
         }
         let _ = std::fs::remove_dir_all(&out);

@@ -43,6 +43,7 @@ pub mod client;
 pub mod codec;
 pub mod credentials;
 mod error;
+pub mod error_details;
 mod message;
 mod metadata;
 pub mod protocol;
