@@ -1,9 +1,11 @@
-//! A dropped call cancels its handler on the server. In a test binary of its own, because it
-//! counts the probe's running handlers process-wide.
+//! A dropped call cancels its handler on the server, over TCP and over the in-memory transport.
+//! In a test binary of its own, with one test, because it counts the probe's running handlers
+//! process-wide.
 
 use std::time::Duration;
 
 use tern_tests::probe::probe_client::ProbeClient;
+use tern_tests::probe::probe_server::ProbeServer;
 use tern_tests::probe::EchoRequest;
 use tern_tests::start_probe_server;
 
@@ -16,7 +18,18 @@ async fn client() -> ProbeClient {
 
 #[tokio::test]
 async fn dropping_a_call_cancels_its_handler() {
-    let client = client().await;
+    dropping_cancels(client().await).await;
+    let listener = tern::memory::MemoryListener::new();
+    let connector = listener.connector();
+    tokio::spawn(
+        tern::Server::builder()
+            .add_service(ProbeServer::new(tern_tests::ProbeService))
+            .serve_memory(listener, std::future::pending()),
+    );
+    dropping_cancels(ProbeClient::new(connector.connect().await.unwrap())).await;
+}
+
+async fn dropping_cancels(client: ProbeClient) {
     let before = tern_tests::HANDLERS_IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst);
     let call = tokio::spawn({
         let client = client.clone();

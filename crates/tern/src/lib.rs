@@ -44,6 +44,7 @@ pub mod codec;
 pub mod credentials;
 mod error;
 pub mod error_details;
+pub mod memory;
 mod message;
 mod metadata;
 pub mod protocol;

@@ -1,5 +1,5 @@
-//! `Channel`: a connection to one server address (TCP or a Unix domain socket, cleartext or
-//! TLS), shared by every call and every client cloned from it. Calls are multiplexed as HTTP/2 streams on one
+//! `Channel`: a connection to one server address (TCP, a Unix domain socket or an in-memory
+//! server; cleartext or TLS), shared by every call and every client cloned from it. Calls are multiplexed as HTTP/2 streams on one
 //! connection; when that connection is lost or the server sends GOAWAY, the next call dials
 //! again, and a call that could not start on the old connection starts on the new one.
 
@@ -41,6 +41,7 @@ pub struct Channel {
 enum Address {
     Tcp { host: String, port: u16 },
     Unix(PathBuf),
+    Memory(crate::memory::MemoryConnector),
 }
 
 struct Inner {
@@ -148,6 +149,13 @@ impl ChannelBuilder {
         self
     }
 
+    /// Connects to an in-memory server instead of the target's address (the target still
+    /// gives `:authority` and the scheme): see [`memory`](crate::memory).
+    pub fn in_memory(mut self, connector: crate::memory::MemoryConnector) -> ChannelBuilder {
+        self.address = Address::Memory(connector);
+        self
+    }
+
     /// Calls `name` instead of the target's host: sent as `:authority` and, over TLS, as the
     /// server name (SNI) and the name the server's certificate must have — gRPC's
     /// `server_host_override`, for reaching a server by an address its certificate does not
@@ -175,6 +183,7 @@ impl ChannelBuilder {
                 (Some(name), _) => name.clone(),
                 (None, Address::Tcp { host, .. }) => host.clone(),
                 (None, Address::Unix(_)) => "localhost".to_owned(),
+                (None, Address::Memory(_)) => self.authority.host().to_owned(),
             };
             config
                 .build()
@@ -382,6 +391,10 @@ impl Channel {
                         .map_err(|e| self.connect_error(e))?;
                     self.secure_handshake(stream, mine).await
                 }
+                Address::Memory(connector) => {
+                    let stream = connector.dial().await?;
+                    self.secure_handshake(stream, mine).await
+                }
                 #[cfg(not(unix))]
                 Address::Unix(path) => Err(Error::msg(
                     ErrorKind::InvalidAddress,
@@ -413,6 +426,7 @@ impl Channel {
         match &self.inner.address {
             Address::Tcp { .. } => self.inner.authority.to_string(),
             Address::Unix(path) => format!("unix:{}", path.display()),
+            Address::Memory(_) => format!("the in-memory server {}", self.inner.authority),
         }
     }
 

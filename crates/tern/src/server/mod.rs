@@ -376,6 +376,17 @@ impl<R: Routes> Router<R> {
         self.serve_incoming(listener, signal).await
     }
 
+    /// Serves the connections of an in-memory listener (no socket, no port: see
+    /// [`memory`](crate::memory)) until `signal` completes, then shuts down gracefully; after
+    /// that, its connectors fail to connect, as a closed port refuses.
+    pub async fn serve_memory(
+        self,
+        listener: crate::memory::MemoryListener,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        self.serve_incoming(listener, signal).await
+    }
+
     async fn serve_incoming<L: Listener>(
         self,
         mut listener: L,
@@ -421,7 +432,7 @@ impl<R: Routes> Router<R> {
     }
 }
 
-/// Where connections come from: TCP, or a Unix domain socket.
+/// Where connections come from: TCP, a Unix domain socket, or memory.
 trait Listener: Send {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     fn accept(
@@ -436,6 +447,13 @@ impl Listener for TcpListener {
         // Small gRPC messages must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         Ok((stream, Some(remote)))
+    }
+}
+
+impl Listener for crate::memory::MemoryListener {
+    type Io = tokio::io::DuplexStream;
+    async fn accept(&mut self) -> std::io::Result<(tokio::io::DuplexStream, Option<SocketAddr>)> {
+        Ok((crate::memory::MemoryListener::accept(self).await, None))
     }
 }
 
