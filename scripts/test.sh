@@ -35,6 +35,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "cargo test"
 cargo test --workspace --locked
 
+step "real-world protos: 26 googleapis packages from npm through tern gen and build.rs, built and run"
+tests/realworld/run.sh
+
 step "interop matrix: Tern against grpc-go, grpc-java, grpcio and grpc-js, both directions, in cleartext, TLS and mutual TLS"
 "$TERN_PYTHON" interop/run.py --skip-install
 

@@ -310,8 +310,7 @@ impl Builder {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<(), Error> {
-        let mut compiler = protox::Compiler::new(includes.iter().map(AsRef::as_ref))
-            .map_err(|e| Error::from_protox(&e))?;
+        let mut compiler = protox::Compiler::with_file_resolver(resolver(includes));
         compiler.include_imports(true).include_source_info(true);
         compiler
             .open_files(protos.iter().map(AsRef::as_ref))
@@ -464,6 +463,23 @@ impl Builder {
         let include = output::include_tree(parts.iter().map(|(m, f)| (&m[..], f.clone())));
         output::write_if_changed(&out_dir.join(output::INCLUDE_FILE), &include)
     }
+}
+
+/// Where protox looks for files: the well-known types first (`google/protobuf/any.proto`,
+/// `descriptor.proto`...), then the include directories in order.
+///
+/// The well-known types come from protox's own copies even when an include directory has
+/// others, as trees like googleapis do: their Rust types are always `prost-types`', which match
+/// those copies, and a newer `descriptor.proto` may use syntax that protox does not parse yet
+/// (`extensions 536000000 [declaration = {...}]`).
+fn resolver(includes: &[impl AsRef<Path>]) -> protox::file::ChainFileResolver {
+    use protox::file::{ChainFileResolver, GoogleFileResolver, IncludeFileResolver};
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(GoogleFileResolver::new());
+    for include in includes {
+        resolver.add(IncludeFileResolver::new(include.as_ref().to_owned()));
+    }
+    resolver
 }
 
 fn module_parts(module: &Module) -> Vec<String> {

@@ -428,7 +428,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .emit_rerun_if_changed(false)
                 .compile(&protos, &includes)
                 .map_err(|e| Failure::usage(e.to_string()))?;
-            println!("wrote Rust code for {} into {out}", protos.join(", "));
+            match protos.as_slice() {
+                [one] => println!("wrote Rust code for {one} into {out}"),
+                many => println!("wrote Rust code for {} .proto files into {out}", many.len()),
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
