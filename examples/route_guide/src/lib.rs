@@ -75,12 +75,14 @@ pub fn features() -> Vec<Feature> {
         .collect()
 }
 
+/// The notes left at each point (latitude, longitude), shared by every RouteChat.
+type Notes = Arc<Mutex<HashMap<(i32, i32), Vec<RouteNote>>>>;
+
 /// Serves the route guide from a list of features.
 #[derive(Debug)]
 pub struct RouteGuideService {
     features: Arc<Vec<Feature>>,
-    /// The notes left at each point so far, shared by every RouteChat.
-    notes: Arc<Mutex<HashMap<(i32, i32), Vec<RouteNote>>>>,
+    notes: Notes,
 }
 
 impl RouteGuideService {
@@ -220,7 +222,7 @@ impl RouteGuide for RouteGuideService {
                         break;
                     }
                 };
-                let Some(point) = note.location.clone() else {
+                let Some(point) = note.location else {
                     let _ = replies
                         .send(Err(Status::invalid_argument("a note needs a location")))
                         .await;
