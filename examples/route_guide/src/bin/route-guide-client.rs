@@ -98,7 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ]
     .into_iter()
     .map(|(at, message)| RouteNote {
-        location: Some(at.clone()),
+        location: Some(*at),
         message: message.to_owned(),
     })
     .collect();
