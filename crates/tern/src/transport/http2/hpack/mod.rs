@@ -20,6 +20,7 @@
 
 mod huffman;
 mod integer;
+mod table;
 
 use std::fmt;
 
