@@ -18,6 +18,7 @@
 //!   `user-agent`, ...) once per connection with incremental indexing and as one-byte indices
 //!   after that, and never indexes values that change per call or that are secrets.
 
+mod decoder;
 mod huffman;
 mod integer;
 mod table;
