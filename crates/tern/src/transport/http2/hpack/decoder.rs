@@ -172,26 +172,39 @@ pub(crate) struct Decoder {
 
 impl Default for Decoder {
     fn default() -> Decoder {
-        Decoder::new(DEFAULT_TABLE_SIZE)
+        Decoder::new()
     }
 }
 
 impl Decoder {
-    /// A decoder for a connection on which we advertise `max_table_size` as
-    /// SETTINGS_HEADER_TABLE_SIZE (HTTP/2's initial value is [`DEFAULT_TABLE_SIZE`]).
-    pub(crate) fn new(max_table_size: usize) -> Decoder {
+    /// A decoder as HTTP/2 starts one: SETTINGS_HEADER_TABLE_SIZE at its initial
+    /// [`DEFAULT_TABLE_SIZE`], and the peer's table that large until it says otherwise. If we
+    /// advertise another value, [`Decoder::set_max_table_size`] applies it.
+    pub(crate) fn new() -> Decoder {
         Decoder {
-            table: DynamicTable::new(max_table_size),
-            max_size_limit: max_table_size,
+            table: DynamicTable::new(DEFAULT_TABLE_SIZE),
+            max_size_limit: DEFAULT_TABLE_SIZE,
             size_update_required: false,
             scratch: BytesMut::new(),
             paths: PathCache::default(),
         }
     }
 
+    /// A decoder whose peer starts with a table of `size` octets, without a size update: how
+    /// RFC 7541's examples begin (C.5 and C.6 use 256), which HTTP/2 itself never does.
+    #[cfg(test)]
+    pub(crate) fn with_table_size(size: usize) -> Decoder {
+        Decoder {
+            table: DynamicTable::new(size),
+            max_size_limit: size,
+            ..Decoder::new()
+        }
+    }
+
     /// Applies a new SETTINGS_HEADER_TABLE_SIZE of ours. Call it when the peer acknowledges the
     /// SETTINGS frame that carried it: blocks before the acknowledgement were encoded under
-    /// the old value, and frames arrive in order.
+    /// the old value, and frames arrive in order. A lower limit than the peer's table obliges
+    /// it to shrink at its next block; a higher one only allows it to grow when it chooses.
     pub(crate) fn set_max_table_size(&mut self, limit: usize) {
         self.max_size_limit = limit;
         if self.table.max_size() > limit {
@@ -445,7 +458,7 @@ pub(crate) mod tests {
     }
 
     fn check_series(max_table_size: usize, steps: &[Step]) {
-        let mut decoder = Decoder::new(max_table_size);
+        let mut decoder = Decoder::with_table_size(max_table_size);
         for (i, step) in steps.iter().enumerate() {
             let fields = decode_all(&mut decoder, &hex(step.block)).unwrap();
             assert_eq!(pairs(&fields), owned(step.headers), "headers of block {i}");

@@ -2,8 +2,8 @@
 //!
 //! This module owns everything between a header block's bytes and a list of header fields:
 //! prefix integers ([`integer`]), the Huffman code ([`huffman`]), the static and dynamic tables
-//! ([`table`]), and the two directions of one connection's compression state, [`Decoder`] and
-//! [`Encoder`]. It knows nothing of frames: the connection hands the decoder a whole header block
+//! ([`table`]), and the two directions of one connection's compression state,
+//! [`decoder::Decoder`] and [`encoder::Encoder`]. It knows nothing of frames: the connection hands the decoder a whole header block
 //! (HEADERS plus its CONTINUATIONs, already joined and capped in size) and frames what the
 //! encoder writes.
 //!
@@ -18,7 +18,8 @@
 //!   `user-agent`, ...) once per connection with incremental indexing and as one-byte indices
 //!   after that, and never indexes values that change per call or that are secrets.
 
-mod decoder;
+pub(crate) mod decoder;
+pub(crate) mod encoder;
 mod huffman;
 mod integer;
 mod table;
