@@ -24,6 +24,9 @@ mod huffman;
 mod integer;
 mod table;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 
 /// The dynamic table size HTTP/2 starts with (SETTINGS_HEADER_TABLE_SIZE's initial value), and
