@@ -276,6 +276,61 @@ mod tests {
         }
     }
 
+    fn encode_one(encoder: &mut Encoder, field: EncodeField<'_>) -> Vec<u8> {
+        let mut block = BytesMut::new();
+        encoder.encode([field], &mut block);
+        block.to_vec()
+    }
+
+    /// C.2.1: literal with indexing, new name.
+    #[test]
+    fn c_2_1_literal_with_indexing() {
+        let mut encoder = Encoder::rfc_examples(4096, false);
+        let field = EncodeField::new(b"custom-key", b"custom-header");
+        let expected = hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572");
+        assert_eq!(encode_one(&mut encoder, field), expected);
+        assert_eq!(encoder.table().size(), 55);
+    }
+
+    /// C.2.2: the RFC sends `:path` without indexing; gRPC's choice indexes it (one entry per
+    /// method), so the bytes differ by the representation's pattern only.
+    #[test]
+    fn c_2_2_path_is_indexed_where_the_rfc_does_not() {
+        let mut encoder = Encoder::new();
+        encoder.huffman = Some(false);
+        let block = encode_one(&mut encoder, EncodeField::new(b":path", b"/sample/path"));
+        let rfc = hex("040c 2f73 616d 706c 652f 7061 7468");
+        assert_eq!(block[0], 0x44);
+        assert_eq!(block[1..], rfc[1..]);
+        // Per-call values are what gRPC sends without indexing, exactly as C.2.2 does.
+        let block = encode_one(&mut encoder, EncodeField::new(b"grpc-timeout", b"1S"));
+        assert_eq!(
+            block,
+            [&[0x00, 0x0c][..], b"grpc-timeout", &[0x02], b"1S"].concat()
+        );
+    }
+
+    /// C.2.3: literal never indexed, for a field the caller marks sensitive.
+    #[test]
+    fn c_2_3_literal_never_indexed() {
+        let mut encoder = Encoder::new();
+        encoder.huffman = Some(false);
+        let field = EncodeField {
+            sensitive: true,
+            ..EncodeField::new(b"password", b"secret")
+        };
+        let expected = hex("1008 7061 7373 776f 7264 0673 6563 7265 74");
+        assert_eq!(encode_one(&mut encoder, field), expected);
+        assert_eq!(encoder.table().len(), 0);
+    }
+
+    /// C.2.4: indexed field from the static table.
+    #[test]
+    fn c_2_4_indexed_field() {
+        let block = encode_one(&mut Encoder::new(), EncodeField::new(b":method", b"GET"));
+        assert_eq!(block, [0x82]);
+    }
+
     #[test]
     fn c_3_requests_without_huffman_byte_for_byte() {
         check_series(Encoder::rfc_examples(4096, false), C3_REQUESTS);
