@@ -3,7 +3,7 @@
 //! Decoding walks a 4-bit-at-a-time state machine: the states are the inner nodes of the code's
 //! tree (256 of them), and each (state, nibble) step says where the walk goes and which symbol,
 //! if any, it completed. No code is shorter than 5 bits, so a nibble completes at most one
-//! symbol. The table (16 KiB) is built from [`CODES`] once per process. Encoding packs codes into
+//! symbol. The table (12 KiB) is built from [`CODES`] once per process. Encoding packs codes into
 //! a 64-bit accumulator and pads the last byte with ones, as the RFC requires.
 
 use std::sync::OnceLock;
