@@ -55,11 +55,12 @@ fn ident(name: &str) -> proc_macro2::Ident {
 
 /// The names generated clients define themselves; an rpc with one of them gets `_rpc` after its
 /// name in the client.
-const CLIENT_OWN_METHODS: [&str; 4] = [
+const CLIENT_OWN_METHODS: [&str; 5] = [
     "new",
     "connect",
     "max_decoding_message_size",
     "max_encoding_message_size",
+    "send_compressed",
 ];
 
 /// The `.proto` comments as doc attributes, escaped for rustdoc as prost-build escapes the
@@ -396,6 +397,12 @@ fn client(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStrea
                 /// The largest request message sent (default unlimited).
                 pub fn max_encoding_message_size(self, limit: usize) -> Self {
                     Self { inner: self.inner.max_encoding_message_size(limit) }
+                }
+
+                /// Compresses request messages with `encoding` (default: none); a call can
+                /// choose its own with `Request::set_send_compression`.
+                pub fn send_compressed(self, encoding: ::tern::CompressionEncoding) -> Self {
+                    Self { inner: self.inner.send_compressed(encoding) }
                 }
 
                 #(#methods)*

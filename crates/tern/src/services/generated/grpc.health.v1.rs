@@ -226,6 +226,13 @@ pub mod health_client {
                 inner: self.inner.max_encoding_message_size(limit),
             }
         }
+        /// Compresses request messages with `encoding` (default: none); a call can
+        /// choose its own with `Request::set_send_compression`.
+        pub fn send_compressed(self, encoding: ::tern::CompressionEncoding) -> Self {
+            Self {
+                inner: self.inner.send_compressed(encoding),
+            }
+        }
         /// The status of one service now; NOT_FOUND for a service the server does not know.
         pub async fn check(
             &self,

@@ -217,6 +217,13 @@ pub mod server_reflection_client {
                 inner: self.inner.max_encoding_message_size(limit),
             }
         }
+        /// Compresses request messages with `encoding` (default: none); a call can
+        /// choose its own with `Request::set_send_compression`.
+        pub fn send_compressed(self, encoding: ::tern::CompressionEncoding) -> Self {
+            Self {
+                inner: self.inner.send_compressed(encoding),
+            }
+        }
         /// One answer for each question, in order, on one stream.
         pub async fn server_reflection_info(
             &self,
