@@ -35,6 +35,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "cargo test"
 cargo test --workspace --locked
 
+step "examples: each feature example runs its server and client and checks what it explains"
+for example in deadlines compression errors health_reflection tls in_memory; do
+    echo "-- $example"
+    cargo run --quiet --locked -p tern-features --example "$example"
+done
+
 step "real-world protos: 26 googleapis packages from npm through tern gen and build.rs, built and run"
 tests/realworld/run.sh
 
