@@ -19,7 +19,7 @@
 //!
 //! Server::builder()
 //!     .add_service(HelloServer::new(Greeter))
-//!     .serve("0.0.0.0:5000".parse()?)
+//!     .serve_with_signals("0.0.0.0:5000".parse()?) // drains calls on SIGTERM or Ctrl-C
 //!     .await?;
 //! ```
 //!
@@ -30,9 +30,61 @@
 //! let reply = client.say_hello(HelloRequest { name: "world".into(), age: 18 }).await?;
 //! ```
 //!
-//! The crate is layered as gRPC itself is: [`protocol`] is the wire format with no IO (framing,
-//! `grpc-timeout`, `grpc-message`), `transport` is the one place that touches the HTTP/2 engine,
-//! and [`server`] and [`client`] drive calls over it.
+//! The services Tern ships are generated the same way, so this runs as it is: a server with
+//! health checking, and a client calling it, in one process over the in-memory transport.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tern::services::health::proto::health_client::HealthClient;
+//! use tern::services::health::proto::{health_check_response::ServingStatus, HealthCheckRequest};
+//! use tern::services::health::HealthReporter;
+//! use tern::{memory::MemoryListener, Request, Server};
+//!
+//! let health = HealthReporter::new();
+//! health.set_serving("hello.Hello");
+//! let listener = MemoryListener::new();
+//! let connector = listener.connector();
+//! tokio::spawn(Server::builder().with_health(health).serve_memory(listener, std::future::pending()));
+//!
+//! let client = HealthClient::new(connector.connect().await?);
+//! let mut request = Request::new(HealthCheckRequest { service: "hello.Hello".into() });
+//! request.set_timeout(Duration::from_secs(1)); // a deadline, enforced on both sides
+//! let reply = client.check(request).await?;
+//! assert_eq!(reply.into_inner().status(), ServingStatus::Serving);
+//! # Ok(()) }
+//! ```
+//!
+//! # Modules
+//!
+//! - [`server`]: [`Server`]'s settings (limits, keepalive, connection age, shutdown grace, TLS),
+//!   the router, graceful shutdown and [`server::stop_signal`].
+//! - [`client`]: [`Channel`] (one HTTP/2 connection, redialed when lost; TCP, Unix sockets or
+//!   memory; TLS) and the `Client` generated clients wrap.
+//! - [`Request`], [`Response`], [`Status`], [`Code`], [`Metadata`], [`Streaming`]: what handlers
+//!   and callers see.
+//! - [`error_details`]: the `google.rpc` rich error details, sent and read with a [`Status`].
+//! - [`credentials`]: per-call credentials (bearer tokens refreshed before they expire), and the
+//!   server's check of them.
+//! - [`tls`] (feature `tls`): server and mutual TLS, certificate rotation, client TLS.
+//! - [`memory`]: the in-memory transport, for tests with no socket.
+//! - [`services`]: health checking and server reflection, one line each.
+//! - [`codec`]: how messages become bytes (prost's by default).
+//! - [`protocol`]: the gRPC wire format with no IO — framing, compression, `grpc-timeout`,
+//!   `grpc-message` — usable on its own.
+//! - [`codegen`]: what generated code uses; not for hand-written code.
+//!
+//! Internally, `transport` is the one place that touches the HTTP/2 engine.
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `gzip` | yes | gzip and deflate message compression (flate2) |
+//! | `zstd` | yes | zstd message compression (the zstd C library, built by zstd-sys) |
+//! | `tls` | yes | TLS on rustls with the ring provider; `https://` targets with the system's roots |
+//! | `tls-aws-lc-rs` | no | TLS with the aws-lc-rs provider instead (chosen over ring when both are on) |
 
 #![warn(missing_docs)]
 
