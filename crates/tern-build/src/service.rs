@@ -298,6 +298,15 @@ fn server(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStrea
                 pub fn get_ref(&self) -> &T {
                     &self.inner
                 }
+
+                /// This service with an interceptor of its own, run on its calls after the
+                /// server's.
+                pub fn intercept(
+                    self,
+                    interceptor: impl ::tern::interceptor::ServerInterceptor,
+                ) -> ::tern::server::Intercepted<Self> {
+                    ::tern::codegen::Service::intercept(self, interceptor)
+                }
             }
 
             impl<T: #trait_name> ::tern::codegen::Service for #server_name<T> {

@@ -96,6 +96,7 @@ pub mod codec;
 pub mod credentials;
 mod error;
 pub mod error_details;
+pub mod interceptor;
 pub mod memory;
 mod message;
 mod metadata;

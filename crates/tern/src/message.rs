@@ -82,6 +82,21 @@ impl SendMessages {
         result
     }
 
+    /// [`encode_into`](Self::encode_into), then tells `observe` of the message and its size on
+    /// the wire (without the message prefix).
+    pub(crate) fn encode_into_observed<C: Codec>(
+        &self,
+        codec: &C,
+        message: &C::Encode,
+        buf: &mut BytesMut,
+        observe: impl FnOnce(&C::Encode, usize),
+    ) -> Result<(), Status> {
+        let before = buf.len();
+        self.encode_into(codec, message, buf)?;
+        observe(message, buf.len() - before - HEADER_LEN);
+        Ok(())
+    }
+
     fn append_frame<C: Codec>(
         &self,
         codec: &C,
@@ -136,6 +151,7 @@ impl SendMessages {
         codec: &C,
         buf: &mut BytesMut,
         cx: &mut Context<'_>,
+        mut observe: impl FnMut(&C::Encode, usize),
         mut poll_next: impl FnMut(&mut Context<'_>) -> Poll<Option<Result<C::Encode, Status>>>,
     ) -> Option<Result<(), Status>> {
         while buf.len() < BATCH_BYTES {
@@ -144,7 +160,9 @@ impl SendMessages {
                 Poll::Ready(None) => return Some(Ok(())),
                 Poll::Ready(Some(Err(status))) => return Some(Err(status)),
                 Poll::Ready(Some(Ok(message))) => {
-                    if let Err(status) = self.encode_into(codec, &message, buf) {
+                    if let Err(status) =
+                        self.encode_into_observed(codec, &message, buf, &mut observe)
+                    {
                         return Some(Err(status));
                     }
                 }
@@ -162,11 +180,13 @@ pub(crate) struct ReceiveMessages {
     pub(crate) encoding: Option<CompressionEncoding>,
 }
 
-/// A received message's bytes, and whether they came compressed.
+/// A received message's bytes, whether they came compressed, and how many bytes it took on the
+/// wire (compressed, without the message prefix).
 #[derive(Debug)]
 pub(crate) struct Received {
     pub(crate) payload: Bytes,
     pub(crate) compressed: bool,
+    pub(crate) wire_size: usize,
 }
 
 /// The status for a framing violation on the receiving side.
@@ -184,10 +204,12 @@ impl ReceiveMessages {
 
     /// A frame's message bytes, decompressed if its flag says so.
     pub(crate) fn open(&self, frame: Frame) -> Result<Received, Status> {
+        let wire_size = frame.payload.len();
         if !frame.compressed {
             return Ok(Received {
                 payload: frame.payload,
                 compressed: false,
+                wire_size,
             });
         }
         let Some(encoding) = self.encoding else {
@@ -205,6 +227,7 @@ impl ReceiveMessages {
         Ok(Received {
             payload: out.freeze(),
             compressed: true,
+            wire_size,
         })
     }
 
@@ -285,10 +308,16 @@ mod tests {
         let sender = sender(usize::MAX);
         let mut left = 100;
         let mut buf = BytesMut::new();
-        let end = sender.encode_ready(&BytesCodec::new(), &mut buf, &mut cx, |_| {
-            left -= 1;
-            Poll::Ready(Some(Ok(vec![7; 1000])))
-        });
+        let end = sender.encode_ready(
+            &BytesCodec::new(),
+            &mut buf,
+            &mut cx,
+            |_, _| {},
+            |_| {
+                left -= 1;
+                Poll::Ready(Some(Ok(vec![7; 1000])))
+            },
+        );
         assert!(end.is_none(), "the stream has more to give");
         // Each frame: 5 bytes of prefix, then field tag, 2-byte length and 1000 bytes.
         let frame = HEADER_LEN + 1003;
@@ -311,13 +340,13 @@ mod tests {
             Poll::Pending,
         ];
         assert!(sender
-            .encode_ready(&codec, &mut buf, &mut cx, script(polls))
+            .encode_ready(&codec, &mut buf, &mut cx, |_, _| {}, script(polls))
             .is_none());
         assert_eq!(frame_lengths(&buf), [5, 6]);
 
         let mut buf = BytesMut::new();
         let polls = vec![Poll::Ready(Some(Ok(vec![1; 3]))), Poll::Ready(None)];
-        let end = sender.encode_ready(&codec, &mut buf, &mut cx, script(polls));
+        let end = sender.encode_ready(&codec, &mut buf, &mut cx, |_, _| {}, script(polls));
         assert!(matches!(end, Some(Ok(()))));
         assert_eq!(frame_lengths(&buf), [5]);
 
@@ -326,7 +355,7 @@ mod tests {
             Poll::Ready(Some(Ok(vec![1; 3]))),
             Poll::Ready(Some(Err(Status::aborted("gave up")))),
         ];
-        let end = sender.encode_ready(&codec, &mut buf, &mut cx, script(polls));
+        let end = sender.encode_ready(&codec, &mut buf, &mut cx, |_, _| {}, script(polls));
         assert!(matches!(end, Some(Err(s)) if s.code() == Code::Aborted));
         assert_eq!(
             frame_lengths(&buf),
@@ -344,7 +373,13 @@ mod tests {
             Poll::Ready(Some(Ok(vec![1; 10]))),
             Poll::Ready(Some(Ok(vec![2; 500]))),
         ];
-        let end = sender.encode_ready(&BytesCodec::new(), &mut buf, &mut cx, script(polls));
+        let end = sender.encode_ready(
+            &BytesCodec::new(),
+            &mut buf,
+            &mut cx,
+            |_, _| {},
+            script(polls),
+        );
         assert!(matches!(end, Some(Err(s)) if s.code() == Code::ResourceExhausted));
         assert_eq!(frame_lengths(&buf), [12]);
     }

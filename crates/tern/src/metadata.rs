@@ -35,9 +35,12 @@ fn invalid(reason: String) -> InvalidMetadata {
     InvalidMetadata { reason }
 }
 
-/// True for headers that the gRPC runtime or HTTP/2 itself owns.
+/// True for headers that the gRPC runtime or HTTP/2 itself owns. The two retry headers are
+/// not: servers set `grpc-retry-pushback-ms` to slow retries down, and both may be read, as
+/// grpc-go allows.
 pub(crate) fn is_reserved(key: &str) -> bool {
-    key.starts_with("grpc-")
+    (key.starts_with("grpc-")
+        && !matches!(key, "grpc-retry-pushback-ms" | "grpc-previous-rpc-attempts"))
         || key.starts_with(':')
         || matches!(
             key,

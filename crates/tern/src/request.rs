@@ -26,6 +26,7 @@ pub struct Request<T> {
     compression: Compression,
     shutdown: Option<ShutdownSignal>,
     credentials: Option<Credentials>,
+    extensions: http::Extensions,
 }
 
 /// The other end of a call's connection, as the server sees it.
@@ -66,6 +67,7 @@ impl<T> Request<T> {
             compression: Compression::default(),
             shutdown: None,
             credentials: None,
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -150,7 +152,23 @@ impl<T> Request<T> {
             compression: self.compression,
             shutdown: self.shutdown,
             credentials: self.credentials,
+            extensions: self.extensions,
         }
+    }
+
+    /// Typed values attached to the request: on the server, what interceptors put there (the
+    /// authenticated user, say; see [`interceptor`](crate::interceptor)).
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Typed values attached to the request, to add to or take from.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    pub(crate) fn set_extensions(&mut self, extensions: http::Extensions) {
+        self.extensions = extensions;
     }
 
     /// On the client: compresses this call's messages with `encoding`, whatever the client's
@@ -190,6 +208,7 @@ impl<T> Request<T> {
             },
             shutdown: None,
             credentials: None,
+            extensions: http::Extensions::new(),
         }
     }
 

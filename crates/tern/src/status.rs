@@ -261,6 +261,14 @@ impl fmt::Display for Status {
 
 impl std::error::Error for Status {}
 
+/// Metadata that cannot be sent (a reserved or malformed key, a value with a newline) is a bug
+/// on the sending side: `INTERNAL`, so `?` works on metadata edits in interceptors and handlers.
+impl From<crate::metadata::InvalidMetadata> for Status {
+    fn from(e: crate::metadata::InvalidMetadata) -> Status {
+        Status::internal(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

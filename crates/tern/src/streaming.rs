@@ -1,15 +1,18 @@
 //! `Streaming<T>`: the messages of a stream as they arrive, decoded one at a time, on either side.
 //! On the client it also reads the trailers at the end and turns a failing status into an error.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::client::{check_head, past_deadline, ResponseHead};
+use crate::interceptor::chain::Observers;
 use crate::message::{frame_error_status, ReceiveMessages};
 use crate::metadata::Metadata;
 use crate::protocol::frame::FrameDecoder;
@@ -56,6 +59,19 @@ pub struct Streaming<T> {
     canceller: Option<Canceller>,
     /// On the client: the call's deadline, which bounds the whole stream, not only its start.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The call's interceptors' observers, and how to tell them of a message of this type.
+    observers: Option<(Arc<Observers>, ObserveFn<T>)>,
+}
+
+/// Tells observers of one received message (a request on the server, a response on the client).
+type ObserveFn<T> = fn(&Observers, &T, usize);
+
+fn observe_request<T: Any + Send>(observers: &Observers, message: &T, wire_size: usize) {
+    observers.request(message, wire_size);
+}
+
+fn observe_response<T: Any + Send>(observers: &Observers, message: &T, wire_size: usize) {
+    observers.response(message, wire_size);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -116,6 +132,7 @@ impl<T> Streaming<T> {
             trailers: None,
             canceller: None,
             deadline: None,
+            observers: None,
         }
     }
 
@@ -147,6 +164,7 @@ impl<T> Streaming<T> {
             trailers: None,
             canceller: None,
             deadline: None,
+            observers: None,
         }
     }
 
@@ -173,6 +191,9 @@ impl<T> Streaming<T> {
                 self.body = Some(recv);
                 self.receive = receive;
                 self.decoder = receive.decoder();
+                if let Some((observers, _)) = &self.observers {
+                    observers.response_headers(&metadata);
+                }
                 self.headers = Some(metadata);
                 self.state = State::Messages;
             }
@@ -181,6 +202,7 @@ impl<T> Streaming<T> {
                 self.headers = Some(trailers.clone());
                 self.trailers = Some(trailers);
                 self.state = State::Done;
+                self.finish(&Status::new(Code::Ok, ""));
             }
         }
         Poll::Ready(Ok(()))
@@ -221,7 +243,19 @@ impl<T> Streaming<T> {
             Some(deadline) => past_deadline(status, Some(deadline.deadline())),
             None => status,
         };
+        self.finish(&status);
         Poll::Ready(Some(Err(status)))
+    }
+
+    /// On the client: tells the observers how the call ended (on the server, the response side
+    /// does).
+    fn finish(&mut self, status: &Status) {
+        if self.role == Role::Client {
+            if let Some((observers, _)) = &self.observers {
+                let mut trailers = self.trailers.clone().unwrap_or_default();
+                observers.finish(status, &mut trailers);
+            }
+        }
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
@@ -260,7 +294,12 @@ impl<T> Streaming<T> {
                     };
                     self.last_compressed = received.compressed;
                     return match (self.decode)(received.payload) {
-                        Ok(message) => Poll::Ready(Some(Ok(message))),
+                        Ok(message) => {
+                            if let Some((observers, observe)) = &self.observers {
+                                observe(observers, &message, received.wire_size);
+                            }
+                            Poll::Ready(Some(Ok(message)))
+                        }
                         Err(status) => self.fail(status),
                     };
                 }
@@ -281,6 +320,9 @@ impl<T> Streaming<T> {
                         Role::Server => State::Done,
                         Role::Client => State::Trailers,
                     };
+                    if self.state == State::Done {
+                        self.observers = None;
+                    }
                 }
             }
         }
@@ -300,10 +342,26 @@ impl<T> Streaming<T> {
         });
         if status.code() == Code::Ok {
             self.trailers = Some(status.metadata().clone());
+            self.finish(&status);
             Poll::Ready(None)
         } else {
+            self.trailers = Some(status.metadata().clone());
+            self.finish(&status);
             Poll::Ready(Some(Err(status)))
         }
+    }
+}
+
+impl<T: Any + Send> Streaming<T> {
+    /// Tells these observers (if any) of each message received, and on the client of the
+    /// response headers and the call's end.
+    pub(crate) fn with_observers(mut self, observers: Option<Arc<Observers>>) -> Streaming<T> {
+        let observe = match self.role {
+            Role::Server => observe_request::<T> as ObserveFn<T>,
+            Role::Client => observe_response::<T>,
+        };
+        self.observers = observers.map(|o| (o, observe));
+        self
     }
 }
 

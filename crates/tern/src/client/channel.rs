@@ -14,6 +14,8 @@ use tokio::net::TcpStream;
 
 use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind};
+use crate::interceptor::chain::ClientChain;
+use crate::interceptor::ClientInterceptor;
 use crate::status::Status;
 use crate::transport::client::{ClientConnection, Keepalive, PendingResponse};
 use crate::transport::{Http2Settings, SendBody};
@@ -55,6 +57,7 @@ struct Inner {
     credentials: Option<Credentials>,
     keepalive: Option<Keepalive>,
     connect_timeout: Option<Duration>,
+    interceptors: ClientChain,
     /// The live connection and its generation, so a dead connection's driver clears only its own.
     current: Mutex<Option<(u64, ClientConnection)>>,
     /// Held while dialing, so that concurrent calls after a loss share one new connection.
@@ -85,9 +88,17 @@ pub struct ChannelBuilder {
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
     connect_timeout: Option<Duration>,
+    interceptors: ClientChain,
 }
 
 impl ChannelBuilder {
+    /// Adds an interceptor, run on every call made on the channel before it is sent, after
+    /// those added before it: see [`interceptor`](crate::interceptor).
+    pub fn intercept(mut self, interceptor: impl ClientInterceptor) -> ChannelBuilder {
+        self.interceptors.push(interceptor);
+        self
+    }
+
     /// Sends a keepalive PING after this long, and drops the connection (so the next call dials
     /// again) if the server does not answer within the keepalive timeout. Off by default.
     pub fn keepalive_interval(mut self, interval: Duration) -> ChannelBuilder {
@@ -208,6 +219,7 @@ impl ChannelBuilder {
                     timeout: self.keepalive_timeout,
                 }),
                 connect_timeout: self.connect_timeout,
+                interceptors: self.interceptors,
                 current: Mutex::new(None),
                 dialing: tokio::sync::Mutex::new(0),
             }),
@@ -309,6 +321,7 @@ impl Channel {
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
             connect_timeout: Some(Duration::from_secs(20)),
+            interceptors: ClientChain::default(),
         })
     }
 
@@ -318,6 +331,10 @@ impl Channel {
 
     pub(crate) fn is_secure(&self) -> bool {
         self.inner.scheme == Scheme::HTTPS
+    }
+
+    pub(crate) fn interceptors(&self) -> &ClientChain {
+        &self.inner.interceptors
     }
 
     pub(crate) fn credentials(&self) -> Option<&Credentials> {

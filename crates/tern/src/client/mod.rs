@@ -8,6 +8,7 @@ mod channel;
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,12 @@ pub use channel::{Channel, ChannelBuilder};
 use crate::codec::Codec;
 use crate::credentials::{CallInfo, Credentials};
 use crate::error::Error;
+use crate::interceptor::chain::Observers;
+use crate::interceptor::OutgoingCall;
 use crate::message::{stream_decoder, ReceiveMessages, SendMessages};
 use crate::metadata::Metadata;
 use crate::protocol::compression::{accept_encoding, CompressionEncoding, StreamEncoding};
+use crate::protocol::frame::HEADER_LEN;
 use crate::protocol::headers::{
     code_for_http_status, is_grpc_content_type, read_status, CONTENT_TYPE_GRPC,
     GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_STATUS, GRPC_TIMEOUT, TE, TRAILERS, USER_AGENT,
@@ -113,6 +117,27 @@ impl Client {
         Ok(metadata)
     }
 
+    /// Runs the channel's interceptors on the start of a call; their observers, or `None` when
+    /// the channel has none.
+    async fn intercept(
+        &self,
+        path: &PathAndQuery,
+        metadata: &mut Metadata,
+        timeout: &mut Option<Duration>,
+    ) -> Result<Option<Arc<Observers>>, Status> {
+        let chain = self.channel.interceptors();
+        if chain.is_empty() {
+            return Ok(None);
+        }
+        let mut call = OutgoingCall {
+            path,
+            authority: self.channel.authority().as_str(),
+            metadata,
+            timeout,
+        };
+        chain.run(&mut call).await.map(Some)
+    }
+
     /// The request head of one attempt at a call; built anew for each attempt, with the time
     /// left before the deadline.
     fn head(
@@ -160,17 +185,25 @@ impl Client {
         codec: C,
     ) -> Result<Response<C::Decode>, Status> {
         let Outgoing {
-            metadata,
+            mut metadata,
             message,
-            timeout,
+            mut timeout,
             compression,
             credentials,
         } = request.into_outgoing();
+        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
+        let observers = observers.as_deref();
         let sender = self.sender(compression);
-        let body = sender.encode(&codec, &message)?;
+        let body = match sender.encode(&codec, &message) {
+            Ok(body) => body,
+            Err(status) => return Err(finish_failed(observers, status)),
+        };
+        if let Some(observers) = observers {
+            observers.request(&message, body.len() - HEADER_LEN);
+        }
         drop(message);
         let deadline = timeout.map(|t| Instant::now() + t);
-        with_deadline(timeout, async {
+        let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, _) = self
                 .send_replayable(&path, &metadata, deadline, &sender, body)
@@ -178,10 +211,12 @@ impl Client {
             read_unary(
                 check_head(head, recv, self.max_decoding_message_size)?,
                 &codec,
+                observers,
             )
             .await
         })
-        .await
+        .await;
+        finish_unary(observers, result)
     }
 
     /// Sends a call whose whole request is in `body`, and waits for the response head. A stream
@@ -221,17 +256,24 @@ impl Client {
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
         let Outgoing {
-            metadata,
+            mut metadata,
             message,
-            timeout,
+            mut timeout,
             compression,
             credentials,
         } = request.into_outgoing();
+        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
         let sender = self.sender(compression);
-        let body = sender.encode(&codec, &message)?;
+        let body = match sender.encode(&codec, &message) {
+            Ok(body) => body,
+            Err(status) => return Err(finish_failed(observers.as_deref(), status)),
+        };
+        if let Some(observers) = &observers {
+            observers.request(&message, body.len() - HEADER_LEN);
+        }
         drop(message);
         let deadline = timeout.map(|t| Instant::now() + t);
-        with_deadline(timeout, async {
+        let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, send) = self
                 .send_replayable(&path, &metadata, deadline, &sender, body)
@@ -242,9 +284,11 @@ impl Client {
                 &codec,
                 Canceller::Stream(send),
                 deadline.map(Into::into),
+                observers.clone(),
             ))
         })
-        .await
+        .await;
+        result.map_err(|status| finish_failed(observers.as_deref(), status))
     }
 
     /// Calls a client-streaming method: the request messages are taken from `request`'s stream.
@@ -259,27 +303,30 @@ impl Client {
         S: Stream<Item = C::Encode> + Send + 'static,
     {
         let Outgoing {
-            metadata,
+            mut metadata,
             message: messages,
-            timeout,
+            mut timeout,
             compression,
             credentials,
         } = request.into_outgoing();
+        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
         let sender = self.sender(compression);
         let deadline = timeout.map(|t| Instant::now() + t);
-        with_deadline(timeout, async {
+        let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let head = self.head(&path, &metadata, deadline, &sender);
             let (pending, send) = self.channel.start(head).await?;
-            let _guard = spawn_sender(send, messages, codec.clone(), sender);
+            let _guard = spawn_sender(send, messages, codec.clone(), sender, observers.clone());
             let (head, recv) = pending.head().await?;
             read_unary(
                 check_head(head, recv, self.max_decoding_message_size)?,
                 &codec,
+                observers.as_deref(),
             )
             .await
         })
-        .await
+        .await;
+        finish_unary(observers.as_deref(), result)
     }
 
     /// Calls a bidirectional-streaming method: requests are taken from `request`'s stream while
@@ -297,12 +344,13 @@ impl Client {
         S: Stream<Item = C::Encode> + Send + 'static,
     {
         let Outgoing {
-            metadata,
+            mut metadata,
             message: messages,
-            timeout,
+            mut timeout,
             compression,
             credentials,
         } = request.into_outgoing();
+        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
         let sender = self.sender(compression);
         let deadline = timeout.map(|t| Instant::now() + t);
         // Returns as soon as the stream is open: a server may hold its response headers until
@@ -312,12 +360,14 @@ impl Client {
             let head = self.head(&path, &metadata, deadline, &sender);
             self.channel.start(head).await
         })
-        .await?;
-        let guard = spawn_sender(send, messages, codec.clone(), sender);
+        .await
+        .map_err(|status| finish_failed(observers.as_deref(), status))?;
+        let guard = spawn_sender(send, messages, codec.clone(), sender, observers.clone());
         let limit = self.max_decoding_message_size;
         let stream = Streaming::awaiting_head(pending, limit, stream_decoder(&codec))
             .with_canceller(Canceller::Guard(guard))
-            .with_deadline(deadline.map(Into::into));
+            .with_deadline(deadline.map(Into::into))
+            .with_observers(observers);
         Ok(Response::new(stream))
     }
 
@@ -328,6 +378,7 @@ impl Client {
         codec: &C,
         canceller: Canceller,
         deadline: Option<tokio::time::Instant>,
+        observers: Option<Arc<Observers>>,
     ) -> Response<Streaming<C::Decode>> {
         let decode = stream_decoder(codec);
         let (metadata, stream) = match head {
@@ -336,9 +387,13 @@ impl Client {
                 recv,
                 receive,
             } => {
+                if let Some(observers) = &observers {
+                    observers.response_headers(&metadata);
+                }
                 let stream = Streaming::new_client(recv, receive, decode)
                     .with_canceller(canceller)
-                    .with_deadline(deadline);
+                    .with_deadline(deadline)
+                    .with_observers(observers);
                 (metadata, stream)
             }
             // An OK Trailers-Only response is an empty stream.
@@ -347,7 +402,10 @@ impl Client {
                     limit: self.max_decoding_message_size,
                     encoding: None,
                 };
-                let trailers = status.into_metadata();
+                let mut trailers = status.into_metadata();
+                if let Some(observers) = &observers {
+                    observers.finish(&Status::new(Code::Ok, ""), &mut trailers);
+                }
                 let stream = Streaming::new_client(recv, receive, decode).ended(trailers.clone());
                 (trailers, stream)
             }
@@ -425,6 +483,7 @@ fn spawn_sender<C, S>(
     messages: S,
     codec: C,
     sender: SendMessages,
+    observers: Option<Arc<Observers>>,
 ) -> oneshot::Sender<()>
 where
     C: Codec,
@@ -434,6 +493,11 @@ where
     tokio::spawn(async move {
         let mut messages = pin!(messages);
         let mut batch = BytesMut::new();
+        let observe = |message: &C::Encode, wire_size: usize| {
+            if let Some(observers) = &observers {
+                observers.request(message, wire_size);
+            }
+        };
         loop {
             let next = tokio::select! {
                 next = poll_fn(|cx| messages.as_mut().poll_next(cx)) => next,
@@ -441,13 +505,13 @@ where
             };
             let Some(message) = next else { break };
             let mut ended = sender
-                .encode_into(&codec, &message, &mut batch)
+                .encode_into_observed(&codec, &message, &mut batch, observe)
                 .err()
                 .map(Err);
             // Messages the stream already has go out in the same write.
             if ended.is_none() {
                 ended = poll_fn(|cx| {
-                    Poll::Ready(sender.encode_ready(&codec, &mut batch, cx, |cx| {
+                    Poll::Ready(sender.encode_ready(&codec, &mut batch, cx, observe, |cx| {
                         messages.as_mut().poll_next(cx).map(|next| next.map(Ok))
                     }))
                 })
@@ -507,6 +571,7 @@ pub(crate) fn past_deadline(status: Status, deadline: Option<tokio::time::Instan
 async fn read_unary<C: Codec>(
     head: ResponseHead,
     codec: &C,
+    observers: Option<&Observers>,
 ) -> Result<Response<C::Decode>, Status> {
     let (metadata, mut recv, receive) = match head {
         ResponseHead::Messages {
@@ -518,6 +583,9 @@ async fn read_unary<C: Codec>(
             return Err(Status::internal("server sent no response message"))
         }
     };
+    if let Some(observers) = observers {
+        observers.response_headers(&metadata);
+    }
     let received = receive
         .read_one(&mut recv, "message for a unary response")
         .await?;
@@ -530,7 +598,37 @@ async fn read_unary<C: Codec>(
     }
     let received = received.ok_or_else(|| Status::internal("server sent no response message"))?;
     let message = codec.decode(received.payload)?;
+    if let Some(observers) = observers {
+        observers.response(&message, received.wire_size);
+    }
     let mut response = Response::from_parts(metadata, message, status.into_metadata());
     response.set_received_compressed(received.compressed);
     Ok(response)
+}
+
+/// Tells a call's observers (if any) that it failed before it had a response, and gives the
+/// status back.
+fn finish_failed(observers: Option<&Observers>, status: Status) -> Status {
+    if let Some(observers) = observers {
+        observers.finish(&status, &mut status.metadata().clone());
+    }
+    status
+}
+
+/// Tells a unary-response call's observers (if any) how it ended; they may change the trailers
+/// the caller sees.
+fn finish_unary<T>(
+    observers: Option<&Observers>,
+    result: Result<Response<T>, Status>,
+) -> Result<Response<T>, Status> {
+    let Some(observers) = observers else {
+        return result;
+    };
+    match result {
+        Ok(mut response) => {
+            observers.finish(&Status::new(Code::Ok, ""), response.trailers_mut());
+            Ok(response)
+        }
+        Err(status) => Err(finish_failed(Some(observers), status)),
+    }
 }

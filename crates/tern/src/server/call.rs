@@ -6,6 +6,7 @@ use std::any::Any;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -15,9 +16,11 @@ use http::{HeaderMap, HeaderValue, Response as HttpResponse, StatusCode};
 use tokio::sync::watch;
 
 use crate::codec::Codec;
+use crate::interceptor::chain::Observers;
 use crate::message::{stream_decoder, ReceiveMessages, SendMessages};
 use crate::metadata::Metadata;
 use crate::protocol::compression::{accept_encoding, CompressionEncoding, EncodingSet};
+use crate::protocol::frame::HEADER_LEN;
 use crate::protocol::headers::{
     write_status, CONTENT_TYPE_GRPC, GRPC_ACCEPT_ENCODING, GRPC_ENCODING, GRPC_STATUS,
 };
@@ -51,6 +54,10 @@ pub struct ServerCall {
     /// The server's default compression for responses.
     pub(crate) send_compression: Option<CompressionEncoding>,
     pub(crate) shutdown: ShutdownSignal,
+    /// Typed values from interceptors, for the handler's `Request`.
+    pub(crate) extensions: http::Extensions,
+    /// The observers of the interceptors that accepted the call; `None` when there are none.
+    pub(crate) observers: Option<Arc<Observers>>,
 }
 
 /// Tells a handler that its connection is draining — the server is shutting down, or the
@@ -108,7 +115,7 @@ impl ServerCall {
 }
 
 /// Why a handler did not produce its outcome.
-enum Interrupted {
+pub(super) enum Interrupted {
     Deadline,
     Panicked(Box<dyn Any + Send>),
     Reset(Status),
@@ -116,7 +123,7 @@ enum Interrupted {
 
 impl Interrupted {
     /// The status to send, or `None` when the client is gone and there is no one to tell.
-    fn into_status(self) -> Option<Status> {
+    pub(super) fn into_status(self) -> Option<Status> {
         match self {
             Interrupted::Deadline => Some(Status::deadline_exceeded("deadline exceeded")),
             Interrupted::Panicked(payload) => {
@@ -138,7 +145,7 @@ impl Interrupted {
 
 /// Runs `fut` until it finishes, the deadline passes, the client resets the stream, or it panics.
 /// Whichever comes first wins, and the future is dropped: a cancelled handler stops at once.
-async fn guarded<T>(
+pub(super) async fn guarded<T>(
     fut: impl Future<Output = T>,
     deadline: Option<Instant>,
     mut poll_reset: impl FnMut(&mut Context<'_>) -> Poll<Status>,
@@ -167,7 +174,7 @@ async fn guarded<T>(
 impl ServerCall {
     /// Answers with a status alone, in one HEADERS frame (gRPC's Trailers-Only response).
     pub(crate) fn reject(mut self, status: Status) {
-        send_trailers_only(&mut self.respond, &status);
+        send_trailers_only(&mut self.respond, &status, self.observers.as_deref());
     }
 
     /// Answers `UNIMPLEMENTED`: the service has no such method.
@@ -178,8 +185,14 @@ impl ServerCall {
     }
 }
 
-fn send_trailers_only(respond: &mut Responder, status: &Status) {
+/// Sends the status alone; interceptors' response headers and trailers go in the same block.
+fn send_trailers_only(respond: &mut Responder, status: &Status, observers: Option<&Observers>) {
     let mut head = HttpResponse::new(());
+    if let Some(observers) = observers {
+        let mut metadata = observers.take_response_headers();
+        observers.finish(status, &mut metadata);
+        *head.headers_mut() = metadata.into_headers();
+    }
     let headers = head.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
     write_status(status, headers);
@@ -197,19 +210,54 @@ struct CallInfo {
     accepted: EncodingSet,
     send_compression: Option<CompressionEncoding>,
     shutdown: ShutdownSignal,
+    observers: Option<Arc<Observers>>,
+}
+
+/// What the handler's `Request` gets besides the message.
+struct RequestHead {
+    metadata: Metadata,
+    extensions: http::Extensions,
 }
 
 impl CallInfo {
-    fn request<T>(&self, metadata: Metadata, message: T, compressed: bool) -> Request<T> {
+    fn request<T>(&self, head: RequestHead, message: T, compressed: bool) -> Request<T> {
         let mut request = Request::from_parts(
-            metadata,
+            head.metadata,
             message,
             self.deadline,
             self.peer.clone(),
             compressed,
         );
         request.set_shutdown_signal(self.shutdown.clone());
+        request.set_extensions(head.extensions);
         request
+    }
+
+    fn observers(&self) -> Option<&Observers> {
+        self.observers.as_deref()
+    }
+
+    /// Tells the observers of a call that ended with no one to tell (the client reset it).
+    fn cancelled(&self) {
+        if let Some(observers) = self.observers() {
+            observers.finish_cancelled();
+        }
+    }
+
+    /// The trailers of a call that ended with `status`, with what observers add to them.
+    fn trailers(&self, status: &Status, mut trailers: Metadata) -> HeaderMap {
+        if let Some(observers) = self.observers() {
+            observers.finish(status, &mut trailers);
+        }
+        let mut headers = trailers.into_headers();
+        write_status(status, &mut headers);
+        headers
+    }
+
+    fn observe_request(&self, message: &(dyn Any + Send), wire_size: usize) {
+        if let Some(observers) = self.observers() {
+            observers.request(message, wire_size);
+        }
     }
 
     /// How to send the response: the call's own compression or the server's, if the client
@@ -228,7 +276,7 @@ impl CallInfo {
 }
 
 impl ServerCall {
-    fn into_parts(self) -> (Metadata, RecvBody, Responder, CallInfo) {
+    fn into_parts(self) -> (RequestHead, RecvBody, Responder, CallInfo) {
         let info = CallInfo {
             deadline: self.deadline,
             peer: self.peer,
@@ -240,19 +288,26 @@ impl ServerCall {
             accepted: self.accepted,
             send_compression: self.send_compression,
             shutdown: self.shutdown,
+            observers: self.observers,
         };
-        (
-            Metadata::from_headers(self.metadata),
-            self.body,
-            self.respond,
-            info,
-        )
+        let head = RequestHead {
+            metadata: Metadata::from_headers(self.metadata),
+            extensions: self.extensions,
+        };
+        (head, self.body, self.respond, info)
     }
 }
 
-fn response_head(metadata: Metadata, sender: &SendMessages) -> HttpResponse<()> {
+fn response_head(
+    mut metadata: Metadata,
+    sender: &SendMessages,
+    observers: Option<&Observers>,
+) -> HttpResponse<()> {
     let mut head = HttpResponse::new(());
     *head.status_mut() = StatusCode::OK;
+    if let Some(observers) = observers {
+        metadata.extend(observers.take_response_headers());
+    }
     let mut headers = metadata.into_headers();
     headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
     headers.insert(GRPC_ACCEPT_ENCODING, accept_encoding());
@@ -263,15 +318,12 @@ fn response_head(metadata: Metadata, sender: &SendMessages) -> HttpResponse<()> 
     head
 }
 
-fn ok_trailers(trailers: Metadata) -> HeaderMap {
+fn ok_trailers(trailers: Metadata, info: &CallInfo) -> HeaderMap {
+    if info.observers.is_some() {
+        return info.trailers(&Status::new(Code::Ok, ""), trailers);
+    }
     let mut headers = trailers.into_headers();
     headers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
-    headers
-}
-
-fn status_trailers(status: &Status) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    write_status(status, &mut headers);
     headers
 }
 
@@ -286,13 +338,16 @@ fn send_unary<C: Codec>(
     let sender = info.sender(compression);
     let frame = match sender.encode(codec, &message) {
         Ok(frame) => frame,
-        Err(status) => return send_trailers_only(respond, &status),
+        Err(status) => return send_trailers_only(respond, &status, info.observers()),
     };
+    if let Some(observers) = info.observers() {
+        observers.response(&message, frame.len() - HEADER_LEN);
+    }
     let sent = respond
-        .send_headers(response_head(metadata, &sender))
+        .send_headers(response_head(metadata, &sender, info.observers()))
         .and_then(|mut body| {
             body.send_now(frame, false)?;
-            body.send_trailers(ok_trailers(trailers))
+            body.send_trailers(ok_trailers(trailers, info))
         });
     if let Err(e) = sent {
         tracing::debug!(error = %e, "could not send response");
@@ -311,9 +366,18 @@ async fn send_stream<C, S>(
 {
     let (metadata, stream, trailers, compression) = response.into_parts();
     let sender = info.sender(compression);
-    let mut body = match respond.send_headers(response_head(metadata, &sender)) {
+    let mut body = match respond.send_headers(response_head(metadata, &sender, info.observers())) {
         Ok(body) => body,
-        Err(e) => return tracing::debug!(error = %e, "could not send response headers"),
+        Err(e) => {
+            info.cancelled();
+            return tracing::debug!(error = %e, "could not send response headers");
+        }
+    };
+    // Tells the observers of each message as it is encoded; nothing when there are none.
+    let observe = |message: &C::Encode, wire_size: usize| {
+        if let Some(observers) = info.observers() {
+            observers.response(message, wire_size);
+        }
     };
     let deadline = info.deadline;
     let mut stream = pin!(stream);
@@ -324,12 +388,12 @@ async fn send_stream<C, S>(
             Ok(item) => item,
             Err(interrupted) => match interrupted.into_status() {
                 Some(status) => break Err(status),
-                None => return,
+                None => return info.cancelled(),
             },
         };
         let mut ended = match item {
             Some(Ok(message)) => sender
-                .encode_into(codec, &message, &mut batch)
+                .encode_into_observed(codec, &message, &mut batch, observe)
                 .err()
                 .map(Err),
             Some(Err(status)) => Some(Err(status)),
@@ -339,7 +403,9 @@ async fn send_stream<C, S>(
         if ended.is_none() {
             let gathered = poll_fn(|cx| {
                 Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    sender.encode_ready(codec, &mut batch, cx, |cx| stream.as_mut().poll_next(cx))
+                    sender.encode_ready(codec, &mut batch, cx, observe, |cx| {
+                        stream.as_mut().poll_next(cx)
+                    })
                 })))
             })
             .await;
@@ -362,6 +428,7 @@ async fn send_stream<C, S>(
                 if status.code() == Code::DeadlineExceeded {
                     break Err(status);
                 }
+                info.cancelled();
                 return tracing::debug!(%status, "response stream ended early");
             }
         }
@@ -370,8 +437,8 @@ async fn send_stream<C, S>(
         }
     };
     let trailers = match end {
-        Ok(()) => ok_trailers(trailers),
-        Err(status) => status_trailers(&status),
+        Ok(()) => ok_trailers(trailers, info),
+        Err(status) => info.trailers(&status, Metadata::new()),
     };
     finish(&mut body, trailers);
 }
@@ -393,12 +460,11 @@ fn answer_unary<C: Codec>(
 ) {
     match outcome {
         Ok(Ok(response)) => send_unary(respond, codec, response, info),
-        Ok(Err(status)) => send_trailers_only(respond, &status),
-        Err(interrupted) => {
-            if let Some(status) = interrupted.into_status() {
-                send_trailers_only(respond, &status);
-            }
-        }
+        Ok(Err(status)) => send_trailers_only(respond, &status, info.observers()),
+        Err(interrupted) => match interrupted.into_status() {
+            Some(status) => send_trailers_only(respond, &status, info.observers()),
+            None => info.cancelled(),
+        },
     }
 }
 
@@ -413,12 +479,11 @@ async fn answer_stream<C, S>(
 {
     match outcome {
         Ok(Ok(response)) => send_stream(respond, codec, response, info).await,
-        Ok(Err(status)) => send_trailers_only(respond, &status),
-        Err(interrupted) => {
-            if let Some(status) = interrupted.into_status() {
-                send_trailers_only(respond, &status);
-            }
-        }
+        Ok(Err(status)) => send_trailers_only(respond, &status, info.observers()),
+        Err(interrupted) => match interrupted.into_status() {
+            Some(status) => send_trailers_only(respond, &status, info.observers()),
+            None => info.cancelled(),
+        },
     }
 }
 
@@ -431,13 +496,14 @@ where
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
-    let (metadata, mut body, mut respond, info) = call.into_parts();
+    let (head, mut body, mut respond, info) = call.into_parts();
     let handle = async {
         let received = info.receive.read_one(&mut body, UNARY_REQUEST).await?;
         let received =
             received.ok_or_else(|| Status::internal(format!("received no {UNARY_REQUEST}")))?;
         let message = codec.decode(received.payload)?;
-        handler(info.request(metadata, message, received.compressed)).await
+        info.observe_request(&message, received.wire_size);
+        handler(info.request(head, message, received.compressed)).await
     };
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
     answer_unary(&mut respond, &codec, outcome, &info);
@@ -451,13 +517,14 @@ where
     F: FnOnce(Request<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
-    let (metadata, mut body, mut respond, info) = call.into_parts();
+    let (head, mut body, mut respond, info) = call.into_parts();
     let handle = async {
         let received = info.receive.read_one(&mut body, UNARY_REQUEST).await?;
         let received =
             received.ok_or_else(|| Status::internal(format!("received no {UNARY_REQUEST}")))?;
         let message = codec.decode(received.payload)?;
-        handler(info.request(metadata, message, received.compressed)).await
+        info.observe_request(&message, received.wire_size);
+        handler(info.request(head, message, received.compressed)).await
     };
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
     answer_stream(&mut respond, &codec, outcome, &info).await;
@@ -470,9 +537,10 @@ where
     F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, Status>>,
 {
-    let (metadata, body, mut respond, info) = call.into_parts();
-    let requests = Streaming::new_server(body, info.receive, stream_decoder(&codec));
-    let handle = handler(info.request(metadata, requests, false));
+    let (head, body, mut respond, info) = call.into_parts();
+    let requests = Streaming::new_server(body, info.receive, stream_decoder(&codec))
+        .with_observers(info.observers.clone());
+    let handle = handler(info.request(head, requests, false));
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
     answer_unary(&mut respond, &codec, outcome, &info);
 }
@@ -485,9 +553,10 @@ where
     F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, Status>>,
 {
-    let (metadata, body, mut respond, info) = call.into_parts();
-    let requests = Streaming::new_server(body, info.receive, stream_decoder(&codec));
-    let handle = handler(info.request(metadata, requests, false));
+    let (head, body, mut respond, info) = call.into_parts();
+    let requests = Streaming::new_server(body, info.receive, stream_decoder(&codec))
+        .with_observers(info.observers.clone());
+    let handle = handler(info.request(head, requests, false));
     let outcome = guarded(handle, info.deadline, |cx| respond.poll_reset(cx)).await;
     answer_stream(&mut respond, &codec, outcome, &info).await;
 }

@@ -3,6 +3,7 @@
 
 mod call;
 mod connection;
+mod intercept;
 mod io;
 mod signal;
 
@@ -19,11 +20,14 @@ use tokio::sync::{mpsc, watch};
 pub use call::{
     client_streaming, server_streaming, streaming, unary, ServerCall, ServiceLimits, ShutdownSignal,
 };
+pub use intercept::Intercepted;
 #[cfg(feature = "tls-core")]
 pub(crate) use io::PREFACE;
 pub use signal::{stop_signal, StopSignal};
 
 use crate::error::{Error, ErrorKind};
+use crate::interceptor::chain::ServerChain;
+use crate::interceptor::ServerInterceptor;
 use crate::metadata::check_binary_values;
 use crate::protocol::compression::{
     accept_encoding, supported_list, CompressionEncoding, EncodingSet, StreamEncoding,
@@ -57,6 +61,15 @@ pub trait Service: Send + Sync + 'static {
 
     /// Serves one call to `method` (the part of the path after the service name).
     fn call(&self, method: &str, call: ServerCall) -> impl Future<Output = ()> + Send;
+
+    /// This service with an interceptor of its own, run for its calls after the server's
+    /// (see [`interceptor`](crate::interceptor)).
+    fn intercept(self, interceptor: impl ServerInterceptor) -> Intercepted<Self>
+    where
+        Self: Sized,
+    {
+        Intercepted::new(self).intercept(interceptor)
+    }
 }
 
 mod sealed {
@@ -114,6 +127,7 @@ pub struct Server {
     preface_timeout: Duration,
     /// Set NOT_SERVING when shutdown starts.
     health: Option<HealthReporter>,
+    interceptors: ServerChain,
     #[cfg(feature = "tls-core")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -129,6 +143,7 @@ impl Default for Server {
             send_compression: None,
             timers: ConnectionTimers::default(),
             health: None,
+            interceptors: ServerChain::default(),
             preface_timeout: Duration::from_secs(10),
             #[cfg(feature = "tls-core")]
             tls: None,
@@ -264,6 +279,13 @@ impl Server {
         self
     }
 
+    /// Adds an interceptor, run on every call (unknown methods included) before its handler,
+    /// after those added before it: see [`interceptor`](crate::interceptor).
+    pub fn intercept(mut self, interceptor: impl ServerInterceptor) -> Server {
+        self.interceptors.push(interceptor);
+        self
+    }
+
     /// Adds a service, giving the router that serves it.
     pub fn add_service<S: Service>(self, service: S) -> Router<(S, ())> {
         Router {
@@ -292,6 +314,12 @@ pub struct Router<R> {
 }
 
 impl<R: Routes> Router<R> {
+    /// Adds an interceptor for every call, as [`Server::intercept`] does.
+    pub fn intercept(mut self, interceptor: impl ServerInterceptor) -> Router<R> {
+        self.server.interceptors.push(interceptor);
+        self
+    }
+
     /// Adds another service.
     pub fn add_service<S: Service>(self, service: S) -> Router<(S, R)> {
         Router {
@@ -528,6 +556,8 @@ async fn handle_stream<R: Routes>(
         request_encoding,
         send_compression: shared.server.send_compression,
         shutdown,
+        extensions: http::Extensions::new(),
+        observers: None,
     };
     if let Some(value) = call.metadata.get(GRPC_TIMEOUT) {
         match timeout::parse(value.as_bytes()) {
@@ -545,5 +575,11 @@ async fn handle_stream<R: Routes>(
             "malformed method path {path:?}"
         )));
     };
+    let interceptors = &shared.server.interceptors;
+    if !interceptors.is_empty() {
+        if let Err(status) = intercept::run(interceptors, service, method, &mut call).await {
+            return call.reject(status);
+        }
+    }
     shared.routes.route(service, method, call).await;
 }

@@ -144,6 +144,14 @@ pub mod health_server {
         pub fn get_ref(&self) -> &T {
             &self.inner
         }
+        /// This service with an interceptor of its own, run on its calls after the
+        /// server's.
+        pub fn intercept(
+            self,
+            interceptor: impl ::tern::interceptor::ServerInterceptor,
+        ) -> ::tern::server::Intercepted<Self> {
+            ::tern::codegen::Service::intercept(self, interceptor)
+        }
     }
     impl<T: Health> ::tern::codegen::Service for HealthServer<T> {
         const NAME: &'static str = "grpc.health.v1.Health";

@@ -156,6 +156,14 @@ pub mod server_reflection_server {
         pub fn get_ref(&self) -> &T {
             &self.inner
         }
+        /// This service with an interceptor of its own, run on its calls after the
+        /// server's.
+        pub fn intercept(
+            self,
+            interceptor: impl ::tern::interceptor::ServerInterceptor,
+        ) -> ::tern::server::Intercepted<Self> {
+            ::tern::codegen::Service::intercept(self, interceptor)
+        }
     }
     impl<T: ServerReflection> ::tern::codegen::Service for ServerReflectionServer<T> {
         const NAME: &'static str = "grpc.reflection.v1alpha.ServerReflection";
