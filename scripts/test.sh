@@ -36,7 +36,7 @@ step "cargo test"
 cargo test --workspace --locked
 
 step "examples: each feature example runs its server and client and checks what it explains"
-for example in deadlines compression errors health_reflection tls in_memory; do
+for example in deadlines compression errors health_reflection tls in_memory interceptors; do
     echo "-- $example"
     cargo run --quiet --locked -p tern-features --example "$example"
 done

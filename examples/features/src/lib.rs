@@ -1,5 +1,5 @@
 //! Short examples of Tern's features: `cargo run -p tern-features --example NAME`, for NAME in
-//! `deadlines`, `compression`, `errors`, `health_reflection`, `tls` and `in_memory`. Each runs
+//! `deadlines`, `compression`, `errors`, `health_reflection`, `tls`, `in_memory` and `interceptors`. Each runs
 //! a server and a client in one process, prints what happens and fails if anything differs
 //! from what it explains; the test command runs them all. This library holds what they share.
 
