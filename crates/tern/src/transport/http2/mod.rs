@@ -8,3 +8,6 @@ pub(crate) mod flow;
 pub(crate) mod frame;
 pub(crate) mod hpack;
 pub(crate) mod stream;
+
+#[cfg(test)]
+mod tests;

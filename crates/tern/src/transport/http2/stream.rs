@@ -219,6 +219,14 @@ impl<T> Streams<T> {
         self.remote_open
     }
 
+    /// Whether stream `id` is idle: neither live nor closed. A stream error the frame decoder
+    /// raises on an idle stream (a bad PRIORITY, a zero WINDOW_UPDATE) cannot be answered with
+    /// RST_STREAM, which §6.4 forbids on idle streams: the connection answers it as a
+    /// connection error instead, or drops it.
+    pub(crate) fn is_idle_stream(&self, id: StreamId) -> bool {
+        !self.live.contains_key(&id) && self.is_idle(id)
+    }
+
     fn is_remote_id(&self, id: StreamId) -> bool {
         id.is_client_initiated() == (self.role == Role::Server)
     }

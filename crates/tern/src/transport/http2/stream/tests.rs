@@ -125,6 +125,7 @@ fn frames_on_idle_streams_are_connection_errors() {
             "connection PROTOCOL_ERROR"
         );
     }
+    assert!(streams.is_idle_stream(sid(3)) && !streams.is_idle_stream(sid(1)));
     // Not having opened them: the rejected frames did not move the highest id.
     assert_eq!(said(streams.recv_headers(sid(3), false, || 0)), "opened");
 }
