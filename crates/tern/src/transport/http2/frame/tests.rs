@@ -688,10 +688,40 @@ fn check_consistent(input: &[u8], rng: &mut Rng, context: &str) -> usize {
         .count()
 }
 
+/// How many random cases to run: `default` in the test command, or `TERN_FRAME_CASES` for a
+/// long run on demand:
+/// `TERN_FRAME_CASES=10000000 cargo test --release -p tern --lib frame::tests -- --ignored`.
+fn cases(default: u64) -> u64 {
+    std::env::var("TERN_FRAME_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn random_frame_sequences_bit_flips_and_truncations_never_panic() {
+    random_sequences(1, 3_000);
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    random_garbage(0x5eed, 10_000);
+}
+
+/// Both, as long as `TERN_FRAME_CASES` says.
+#[test]
+#[ignore = "long run on demand: set TERN_FRAME_CASES"]
+fn random_frames_long_run() {
+    let cases = cases(10_000_000);
+    random_sequences(1_000_000, cases / 2);
+    random_garbage(0xfeed, cases / 2);
+}
+
+/// Each seed makes a random sequence of frames, then checks it, a bit-flipped copy and a
+/// truncated copy.
+fn random_sequences(first_seed: u64, seeds: u64) {
     let mut frames = 0;
-    for seed in 1..=1_000 {
+    for seed in first_seed..first_seed + seeds {
         let mut rng = Rng::new(seed);
         let mut input = Vec::new();
         for _ in 0..1 + rng.below(12) {
@@ -711,14 +741,13 @@ fn random_frame_sequences_bit_flips_and_truncations_never_panic() {
             &format!("seed {seed}, cut at {cut}"),
         );
     }
-    // Most inputs are mostly well-formed, so the decoder gets past the first frame.
-    assert!(frames > 3_000, "only {frames} frames decoded");
+    // Most inputs are mostly well-formed, so the decoder gets well past the first frame.
+    assert!(frames as u64 > 3 * seeds, "only {frames} frames decoded");
 }
 
-#[test]
-fn random_garbage_never_panics() {
-    let mut rng = Rng::new(0x5eed);
-    for case in 0..2_000 {
+fn random_garbage(seed: u64, cases: u64) {
+    let mut rng = Rng::new(seed);
+    for case in 0..cases {
         let len = rng.below(200);
         let input: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         check_consistent(&input, &mut rng, &format!("garbage case {case}"));
