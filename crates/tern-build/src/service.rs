@@ -255,6 +255,8 @@ fn server(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStrea
         }
     });
 
+    let method_names = methods.iter().map(|m| &m.proto_name);
+
     quote! {
         /// Server side of the service: implement the trait, then serve it with the wrapper.
         // The methods are named by the .proto (`New`, `Next`, `IntoX`): clippy's naming lints
@@ -311,6 +313,7 @@ fn server(service: &prost_build::Service, methods: &[MethodParts]) -> TokenStrea
 
             impl<T: #trait_name> ::tern::codegen::Service for #server_name<T> {
                 const NAME: &'static str = #full_name;
+                const METHODS: &'static [&'static str] = &[#(#method_names),*];
 
                 async fn call(&self, method: &str, call: ::tern::codegen::ServerCall) {
                     let call = call.with_limits(&self.limits);

@@ -100,6 +100,8 @@ pub mod interceptor;
 pub mod memory;
 mod message;
 mod metadata;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod protocol;
 mod request;
 mod rewind;

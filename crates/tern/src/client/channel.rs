@@ -58,6 +58,8 @@ struct Inner {
     keepalive: Option<Keepalive>,
     connect_timeout: Option<Duration>,
     interceptors: ClientChain,
+    /// The target as the user gave it, for metrics (`grpc.target`).
+    target: String,
     /// The live connection and its generation, so a dead connection's driver clears only its own.
     current: Mutex<Option<(u64, ClientConnection)>>,
     /// Held while dialing, so that concurrent calls after a loss share one new connection.
@@ -89,6 +91,7 @@ pub struct ChannelBuilder {
     keepalive_timeout: Duration,
     connect_timeout: Option<Duration>,
     interceptors: ClientChain,
+    target: String,
 }
 
 impl ChannelBuilder {
@@ -220,6 +223,7 @@ impl ChannelBuilder {
                 }),
                 connect_timeout: self.connect_timeout,
                 interceptors: self.interceptors,
+                target: self.target,
                 current: Mutex::new(None),
                 dialing: tokio::sync::Mutex::new(0),
             }),
@@ -322,6 +326,7 @@ impl Channel {
             keepalive_timeout: Duration::from_secs(20),
             connect_timeout: Some(Duration::from_secs(20)),
             interceptors: ClientChain::default(),
+            target: target.to_owned(),
         })
     }
 
@@ -331,6 +336,11 @@ impl Channel {
 
     pub(crate) fn is_secure(&self) -> bool {
         self.inner.scheme == Scheme::HTTPS
+    }
+
+    /// The target this channel was made for, as given.
+    pub fn target(&self) -> &str {
+        &self.inner.target
     }
 
     pub(crate) fn interceptors(&self) -> &ClientChain {

@@ -130,6 +130,7 @@ impl Client {
             return Ok(None);
         }
         let mut call = OutgoingCall {
+            target: self.channel.target(),
             path,
             authority: self.channel.authority().as_str(),
             metadata,

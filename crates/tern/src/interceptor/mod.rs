@@ -157,6 +157,7 @@ impl fmt::Debug for Message<'_> {
 pub struct IncomingCall<'a> {
     pub(crate) service: &'a str,
     pub(crate) method: &'a str,
+    pub(crate) registered: bool,
     pub(crate) metadata: &'a mut Metadata,
     pub(crate) deadline: &'a mut Option<Instant>,
     pub(crate) peer: &'a Peer,
@@ -174,6 +175,12 @@ impl IncomingCall<'_> {
     /// The method name within the service, e.g. `SayHello`.
     pub fn method(&self) -> &str {
         self.method
+    }
+
+    /// Whether the server has this method (a service of that name with a method of that
+    /// name); a call to anything else will fail `UNIMPLEMENTED`.
+    pub fn is_registered_method(&self) -> bool {
+        self.registered
     }
 
     /// The request metadata.
@@ -249,6 +256,7 @@ impl fmt::Debug for IncomingCall<'_> {
 
 /// The start of an outgoing call, as a [`ClientInterceptor`] sees it and may change it.
 pub struct OutgoingCall<'a> {
+    pub(crate) target: &'a str,
     pub(crate) path: &'a PathAndQuery,
     pub(crate) authority: &'a str,
     pub(crate) metadata: &'a mut Metadata,
@@ -269,6 +277,11 @@ impl OutgoingCall<'_> {
     /// The method name within the service, e.g. `SayHello`.
     pub fn method(&self) -> &str {
         split_path(self.path.path()).1
+    }
+
+    /// The channel's target, as given to [`Channel::builder`](crate::Channel::builder).
+    pub fn target(&self) -> &str {
+        self.target
     }
 
     /// The server's authority (`host:port`), as sent in `:authority`.

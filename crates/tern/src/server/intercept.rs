@@ -18,6 +18,7 @@ pub(crate) async fn run(
     chain: &ServerChain,
     service: &str,
     method: &str,
+    registered: bool,
     call: &mut ServerCall,
 ) -> Result<(), Status> {
     let observers = call
@@ -37,6 +38,7 @@ pub(crate) async fn run(
     let mut head = IncomingCall {
         service,
         method,
+        registered,
         metadata: &mut metadata,
         deadline: call_deadline,
         peer,
@@ -92,9 +94,11 @@ impl<S> fmt::Debug for Intercepted<S> {
 
 impl<S: Service> Service for Intercepted<S> {
     const NAME: &'static str = S::NAME;
+    const METHODS: &'static [&'static str] = S::METHODS;
 
     async fn call(&self, method: &str, mut call: ServerCall) {
-        match run(&self.chain, S::NAME, method, &mut call).await {
+        let registered = S::METHODS.is_empty() || S::METHODS.contains(&method);
+        match run(&self.chain, S::NAME, method, registered, &mut call).await {
             Ok(()) => self.service.call(method, call).await,
             Err(status) => call.reject(status),
         }

@@ -59,6 +59,11 @@ pub trait Service: Send + Sync + 'static {
     /// The full service name, e.g. `hello.Hello`.
     const NAME: &'static str;
 
+    /// The names of its methods, e.g. `SayHello`, so that metrics can tell a call to one of
+    /// them from a call to a name the service does not have (recorded as `other`, as gRFC A66
+    /// asks). Empty when a service does not say: every method then counts as its own.
+    const METHODS: &'static [&'static str] = &[];
+
     /// Serves one call to `method` (the part of the path after the service name).
     fn call(&self, method: &str, call: ServerCall) -> impl Future<Output = ()> + Send;
 
@@ -85,11 +90,19 @@ pub trait Routes: sealed::Sealed + Send + Sync + 'static {
         method: &str,
         call: ServerCall,
     ) -> impl Future<Output = ()> + Send;
+
+    /// Whether `service` is here and has `method`.
+    #[doc(hidden)]
+    fn has_method(&self, service: &str, method: &str) -> bool;
 }
 
 impl sealed::Sealed for () {}
 
 impl Routes for () {
+    fn has_method(&self, _service: &str, _method: &str) -> bool {
+        false
+    }
+
     async fn route(&self, service: &str, _method: &str, call: ServerCall) {
         call.reject(Status::unimplemented(format!("unknown service {service}")));
     }
@@ -98,6 +111,14 @@ impl Routes for () {
 impl<S: Service, R: Routes> sealed::Sealed for (S, R) {}
 
 impl<S: Service, R: Routes> Routes for (S, R) {
+    fn has_method(&self, service: &str, method: &str) -> bool {
+        if service == S::NAME {
+            S::METHODS.is_empty() || S::METHODS.contains(&method)
+        } else {
+            self.1.has_method(service, method)
+        }
+    }
+
     async fn route(&self, service: &str, method: &str, call: ServerCall) {
         if service == S::NAME {
             self.0.call(method, call).await
@@ -577,7 +598,10 @@ async fn handle_stream<R: Routes>(
     };
     let interceptors = &shared.server.interceptors;
     if !interceptors.is_empty() {
-        if let Err(status) = intercept::run(interceptors, service, method, &mut call).await {
+        let registered = shared.routes.has_method(service, method);
+        if let Err(status) =
+            intercept::run(interceptors, service, method, registered, &mut call).await
+        {
             return call.reject(status);
         }
     }

@@ -1,11 +1,15 @@
 //! The tutorial's client: calls `SayHello` and prints the reply's message. An `https://` address,
-//! or `--ca`, calls over TLS.
+//! or `--ca`, calls over TLS. Exports gRPC's OpenTelemetry metrics to the collector
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` names, if it names one.
 
 use std::path::PathBuf;
 
 use clap::Parser;
 use hello::hello::hello_client::HelloClient;
 use hello::hello::HelloRequest;
+use tern::otel::opentelemetry::metrics::MeterProvider as _;
+use tern::otel::opentelemetry_sdk::metrics::SdkMeterProvider;
+use tern::otel::ClientMetrics;
 use tern::tls::{Certificate, ClientTlsConfig, Identity};
 use tern::Channel;
 
@@ -34,8 +38,11 @@ struct Args {
 }
 
 /// The channel the arguments ask for.
-async fn connect(args: &Args) -> Result<Channel, tern::Error> {
+async fn connect(args: &Args, metrics: Option<&SdkMeterProvider>) -> Result<Channel, tern::Error> {
     let mut builder = Channel::builder(&args.addr)?;
+    if let Some(provider) = metrics {
+        builder = builder.intercept(ClientMetrics::new(&provider.meter("hello-client")));
+    }
     if args.ca.is_some() || args.cert.is_some() {
         let mut tls = ClientTlsConfig::new();
         if let Some(ca) = &args.ca {
@@ -54,8 +61,18 @@ async fn connect(args: &Args) -> Result<Channel, tern::Error> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let metrics = tern::otel::from_env("hello-client");
+    let code = call(metrics.as_ref()).await;
+    if let Some(provider) = metrics {
+        // The one export of a short-lived client, from a thread that may block for it.
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    }
+    code
+}
+
+async fn call(metrics: Option<&SdkMeterProvider>) -> std::process::ExitCode {
     let args = Args::parse();
-    let client = match connect(&args).await {
+    let client = match connect(&args, metrics).await {
         Ok(channel) => HelloClient::new(channel),
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,5 +1,6 @@
 //! The tutorial's server: serves `hello.Hello` on 0.0.0.0:5000 (or `--addr`), in cleartext or,
-//! with `--tls-cert` and `--tls-key`, over TLS (mutual TLS with `--client-ca`).
+//! with `--tls-cert` and `--tls-key`, over TLS (mutual TLS with `--client-ca`). Exports gRPC's
+//! OpenTelemetry metrics to the collector `OTEL_EXPORTER_OTLP_ENDPOINT` names, if it names one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use hello::hello::hello_server::HelloServer;
 use hello::Greeter;
+use tern::otel::opentelemetry::metrics::MeterProvider as _;
+use tern::otel::ServerMetrics;
 use tern::server::stop_signal;
 use tern::services::health::{self, HealthReporter};
 use tern::services::reflection::Reflection;
@@ -43,6 +46,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut server = Server::builder();
+    let metrics = tern::otel::from_env("hello-server");
+    if let Some(provider) = &metrics {
+        server = server.intercept(ServerMetrics::new(&provider.meter("hello-server")));
+    }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let mut tls = ServerTlsConfig::from_pem_files(cert, key)?;
         if let Some(ca) = &args.client_ca {
@@ -79,5 +86,9 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_reflection(reflection)
         .serve_listener(listener, shutdown)
         .await?;
+    if let Some(provider) = metrics {
+        // The last export, from a thread that may block while the runtime sends it.
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    }
     Ok(())
 }

@@ -155,6 +155,7 @@ pub mod health_server {
     }
     impl<T: Health> ::tern::codegen::Service for HealthServer<T> {
         const NAME: &'static str = "grpc.health.v1.Health";
+        const METHODS: &'static [&'static str] = &["Check", "List", "Watch"];
         async fn call(&self, method: &str, call: ::tern::codegen::ServerCall) {
             let call = call.with_limits(&self.limits);
             match method {

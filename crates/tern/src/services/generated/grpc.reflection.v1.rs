@@ -167,6 +167,7 @@ pub mod server_reflection_server {
     }
     impl<T: ServerReflection> ::tern::codegen::Service for ServerReflectionServer<T> {
         const NAME: &'static str = "grpc.reflection.v1.ServerReflection";
+        const METHODS: &'static [&'static str] = &["ServerReflectionInfo"];
         async fn call(&self, method: &str, call: ::tern::codegen::ServerCall) {
             let call = call.with_limits(&self.limits);
             match method {
