@@ -44,6 +44,8 @@ pub(crate) struct Outgoing<T> {
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Compression,
     pub(crate) credentials: Option<Credentials>,
+    /// For the channel's interceptors (a trace context to continue, say).
+    pub(crate) extensions: http::Extensions,
 }
 
 /// A message's compression settings: for outgoing messages, the encoding and the per-message
@@ -157,7 +159,8 @@ impl<T> Request<T> {
     }
 
     /// Typed values attached to the request: on the server, what interceptors put there (the
-    /// authenticated user, say; see [`interceptor`](crate::interceptor)).
+    /// authenticated user, say; see [`interceptor`](crate::interceptor)); on the client, what
+    /// the channel's interceptors may read (the trace context to continue, say).
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }
@@ -235,6 +238,7 @@ impl<T> Request<T> {
             message: self.message,
             compression: self.compression,
             credentials: self.credentials,
+            extensions: self.extensions,
         }
     }
 }

@@ -124,6 +124,7 @@ impl Client {
         path: &PathAndQuery,
         metadata: &mut Metadata,
         timeout: &mut Option<Duration>,
+        extensions: &http::Extensions,
     ) -> Result<Option<Arc<Observers>>, Status> {
         let chain = self.channel.interceptors();
         if chain.is_empty() {
@@ -135,6 +136,7 @@ impl Client {
             authority: self.channel.authority().as_str(),
             metadata,
             timeout,
+            extensions,
         };
         chain.run(&mut call).await.map(Some)
     }
@@ -191,8 +193,11 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            extensions,
         } = request.into_outgoing();
-        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
+        let observers = self
+            .intercept(&path, &mut metadata, &mut timeout, &extensions)
+            .await?;
         let observers = observers.as_deref();
         let sender = self.sender(compression);
         let body = match sender.encode(&codec, &message) {
@@ -262,8 +267,11 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            extensions,
         } = request.into_outgoing();
-        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
+        let observers = self
+            .intercept(&path, &mut metadata, &mut timeout, &extensions)
+            .await?;
         let sender = self.sender(compression);
         let body = match sender.encode(&codec, &message) {
             Ok(body) => body,
@@ -309,8 +317,11 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            extensions,
         } = request.into_outgoing();
-        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
+        let observers = self
+            .intercept(&path, &mut metadata, &mut timeout, &extensions)
+            .await?;
         let sender = self.sender(compression);
         let deadline = timeout.map(|t| Instant::now() + t);
         let result = with_deadline(timeout, async {
@@ -350,8 +361,11 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            extensions,
         } = request.into_outgoing();
-        let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
+        let observers = self
+            .intercept(&path, &mut metadata, &mut timeout, &extensions)
+            .await?;
         let sender = self.sender(compression);
         let deadline = timeout.map(|t| Instant::now() + t);
         // Returns as soon as the stream is open: a server may hold its response headers until

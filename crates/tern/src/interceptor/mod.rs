@@ -163,6 +163,7 @@ pub struct IncomingCall<'a> {
     pub(crate) peer: &'a Peer,
     pub(crate) extensions: &'a mut http::Extensions,
     pub(crate) response_headers: &'a mut Metadata,
+    pub(crate) span: &'a mut Option<tracing::Span>,
 }
 
 impl IncomingCall<'_> {
@@ -240,6 +241,12 @@ impl IncomingCall<'_> {
     pub fn response_headers_mut(&mut self) -> &mut Metadata {
         self.response_headers
     }
+
+    /// Runs the rest of the call — later interceptors, the handler, the response — in `span`
+    /// (see [`builtin::TraceCalls`]). The last interceptor to set one wins.
+    pub fn instrument(&mut self, span: tracing::Span) {
+        *self.span = Some(span);
+    }
 }
 
 impl fmt::Debug for IncomingCall<'_> {
@@ -261,6 +268,7 @@ pub struct OutgoingCall<'a> {
     pub(crate) authority: &'a str,
     pub(crate) metadata: &'a mut Metadata,
     pub(crate) timeout: &'a mut Option<Duration>,
+    pub(crate) extensions: &'a http::Extensions,
 }
 
 impl OutgoingCall<'_> {
@@ -307,6 +315,12 @@ impl OutgoingCall<'_> {
     /// Gives the call this timeout (counted from now, as the call starts).
     pub fn set_timeout(&mut self, timeout: Duration) {
         *self.timeout = Some(timeout);
+    }
+
+    /// The typed values the caller attached to the request
+    /// ([`Request::extensions_mut`](crate::Request::extensions_mut)).
+    pub fn extensions(&self) -> &http::Extensions {
+        self.extensions
     }
 }
 

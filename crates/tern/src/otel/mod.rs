@@ -1,8 +1,10 @@
-//! OpenTelemetry metrics for gRPC calls, as gRFC A66 defines them (cargo feature `otel`):
+//! OpenTelemetry for gRPC calls (cargo feature `otel`). Metrics as gRFC A66 defines them:
 //! [`ServerMetrics`] and [`ClientMetrics`] are interceptors that record A66's instruments with
 //! their exact names, units, attributes and bucket boundaries; [`OtlpExporter`] sends them to an
 //! OTLP collector over Tern's own client; [`from_env`] sets both up from the standard
-//! `OTEL_EXPORTER_OTLP_ENDPOINT`, as `hello-server` and `hello-client` do.
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`, as `hello-server` and `hello-client` do. Traces:
+//! [`ServerTracing`] and [`ClientTracing`] make a span per call and carry W3C trace context
+//! (`traceparent`) in metadata, so a trace crosses processes and other gRPC implementations.
 //!
 //! ```no_run
 //! # async fn f<S: tern::server::Service>(service: S) -> Result<(), tern::Error> {
@@ -36,6 +38,7 @@
 //! per call today, so attempt and call durations agree until retries land.
 
 mod otlp;
+mod trace;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +47,7 @@ use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
 
 pub use otlp::{from_env, OtlpExporter};
+pub use trace::{ClientTracing, EndSpan, ServerTracing};
 /// The OpenTelemetry API and SDK this module is built on, for making meters and providers of
 /// the same versions.
 pub use {opentelemetry, opentelemetry_sdk};

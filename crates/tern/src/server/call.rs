@@ -58,6 +58,8 @@ pub struct ServerCall {
     pub(crate) extensions: http::Extensions,
     /// The observers of the interceptors that accepted the call; `None` when there are none.
     pub(crate) observers: Option<Arc<Observers>>,
+    /// The span an interceptor asked the rest of the call to run in.
+    pub(crate) span: Option<tracing::Span>,
 }
 
 /// Tells a handler that its connection is draining — the server is shutting down, or the

@@ -33,6 +33,7 @@ pub(crate) async fn run(
         peer,
         extensions,
         respond,
+        span,
         ..
     } = call;
     let mut head = IncomingCall {
@@ -44,6 +45,7 @@ pub(crate) async fn run(
         peer,
         extensions,
         response_headers: &mut response_headers,
+        span,
     };
     let intercept = async {
         for interceptor in &chain.0 {
@@ -99,7 +101,13 @@ impl<S: Service> Service for Intercepted<S> {
     async fn call(&self, method: &str, mut call: ServerCall) {
         let registered = S::METHODS.is_empty() || S::METHODS.contains(&method);
         match run(&self.chain, S::NAME, method, registered, &mut call).await {
-            Ok(()) => self.service.call(method, call).await,
+            Ok(()) => match call.span.take() {
+                Some(span) => {
+                    use tracing::Instrument as _;
+                    self.service.call(method, call).instrument(span).await
+                }
+                None => self.service.call(method, call).await,
+            },
             Err(status) => call.reject(status),
         }
     }

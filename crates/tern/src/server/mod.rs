@@ -579,6 +579,7 @@ async fn handle_stream<R: Routes>(
         shutdown,
         extensions: http::Extensions::new(),
         observers: None,
+        span: None,
     };
     if let Some(value) = call.metadata.get(GRPC_TIMEOUT) {
         match timeout::parse(value.as_bytes()) {
@@ -605,5 +606,15 @@ async fn handle_stream<R: Routes>(
             return call.reject(status);
         }
     }
-    shared.routes.route(service, method, call).await;
+    match call.span.take() {
+        Some(span) => {
+            use tracing::Instrument as _;
+            shared
+                .routes
+                .route(service, method, call)
+                .instrument(span)
+                .await
+        }
+        None => shared.routes.route(service, method, call).await,
+    }
 }
