@@ -4,7 +4,12 @@
 //! Each outgoing message is encoded once into shared bytes, so a call could be sent again (for
 //! retries or hedging) without asking the user's message type for `Clone`.
 
+mod backoff;
+mod balancer;
 mod channel;
+mod resolver;
+mod subchannel;
+pub mod target;
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -19,7 +24,10 @@ use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::oneshot;
 
+pub use backoff::BackoffConfig;
+pub use balancer::{ConnectivityState, LoadBalancing};
 pub use channel::{Channel, ChannelBuilder};
+pub use resolver::{Address, DnsResolver, ResolveError, ResolveFuture, Resolver, StaticResolver};
 
 use crate::codec::Codec;
 use crate::credentials::{CallInfo, Credentials};
@@ -190,6 +198,7 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
         let observers = observers.as_deref();
@@ -206,7 +215,7 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, _) = self
-                .send_replayable(&path, &metadata, deadline, &sender, body)
+                .send_replayable(&path, &metadata, deadline, &sender, body, wait_for_ready)
                 .await?;
             read_unary(
                 check_head(head, recv, self.max_decoding_message_size)?,
@@ -230,12 +239,13 @@ impl Client {
         deadline: Option<Instant>,
         sender: &SendMessages,
         body: Bytes,
+        wait_for_ready: bool,
     ) -> Result<(http::response::Parts, RecvBody, SendBody), Status> {
         const MAX_ATTEMPTS: u32 = 5;
         let mut attempt = 1;
         loop {
             let head = self.head(path, metadata, deadline, sender);
-            let (pending, mut send) = self.channel.start(head).await?;
+            let (pending, mut send) = self.channel.start(head, wait_for_ready).await?;
             send.send_now(body.clone(), true)?;
             match pending.head().await {
                 Ok((head, recv)) => return Ok((head, recv, send)),
@@ -261,6 +271,7 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
         let sender = self.sender(compression);
@@ -276,7 +287,7 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, send) = self
-                .send_replayable(&path, &metadata, deadline, &sender, body)
+                .send_replayable(&path, &metadata, deadline, &sender, body, wait_for_ready)
                 .await?;
             let head = check_head(head, recv, self.max_decoding_message_size)?;
             Ok(self.stream(
@@ -308,6 +319,7 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
         let sender = self.sender(compression);
@@ -315,7 +327,7 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let head = self.head(&path, &metadata, deadline, &sender);
-            let (pending, send) = self.channel.start(head).await?;
+            let (pending, send) = self.channel.start(head, wait_for_ready).await?;
             let _guard = spawn_sender(send, messages, codec.clone(), sender, observers.clone());
             let (head, recv) = pending.head().await?;
             read_unary(
@@ -349,6 +361,7 @@ impl Client {
             mut timeout,
             compression,
             credentials,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self.intercept(&path, &mut metadata, &mut timeout).await?;
         let sender = self.sender(compression);
@@ -358,7 +371,7 @@ impl Client {
         let (pending, send) = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let head = self.head(&path, &metadata, deadline, &sender);
-            self.channel.start(head).await
+            self.channel.start(head, wait_for_ready).await
         })
         .await
         .map_err(|status| finish_failed(observers.as_deref(), status))?;
