@@ -60,8 +60,10 @@
 //!
 //! - [`server`]: [`Server`]'s settings (limits, keepalive, connection age, shutdown grace, TLS),
 //!   the router, graceful shutdown and [`server::stop_signal`].
-//! - [`client`]: [`Channel`] (one HTTP/2 connection, redialed when lost; TCP, Unix sockets or
-//!   memory; TLS) and the `Client` generated clients wrap.
+//! - [`client`]: [`Channel`] (every gRPC target form, [`client::target`]; a connection per
+//!   resolved address over TCP, Unix or abstract sockets or memory, with TLS; pick_first or
+//!   round_robin; connectivity state; reconnection with gRPC's backoff), the
+//!   [`Resolver`](client::Resolver) trait, and the `Client` generated clients wrap.
 //! - [`Request`], [`Response`], [`Status`], [`Code`], [`Metadata`], [`Streaming`]: what handlers
 //!   and callers see.
 //! - [`error_details`]: the `google.rpc` rich error details, sent and read with a [`Status`].

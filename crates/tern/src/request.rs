@@ -27,6 +27,7 @@ pub struct Request<T> {
     shutdown: Option<ShutdownSignal>,
     credentials: Option<Credentials>,
     extensions: http::Extensions,
+    wait_for_ready: bool,
 }
 
 /// The other end of a call's connection, as the server sees it.
@@ -46,6 +47,7 @@ pub(crate) struct Outgoing<T> {
     pub(crate) credentials: Option<Credentials>,
     /// For the channel's interceptors (a trace context to continue, say).
     pub(crate) extensions: http::Extensions,
+    pub(crate) wait_for_ready: bool,
 }
 
 /// A message's compression settings: for outgoing messages, the encoding and the per-message
@@ -70,6 +72,7 @@ impl<T> Request<T> {
             shutdown: None,
             credentials: None,
             extensions: http::Extensions::new(),
+            wait_for_ready: false,
         }
     }
 
@@ -155,6 +158,7 @@ impl<T> Request<T> {
             shutdown: self.shutdown,
             credentials: self.credentials,
             extensions: self.extensions,
+            wait_for_ready: self.wait_for_ready,
         }
     }
 
@@ -212,6 +216,7 @@ impl<T> Request<T> {
             shutdown: None,
             credentials: None,
             extensions: http::Extensions::new(),
+            wait_for_ready: false,
         }
     }
 
@@ -231,6 +236,19 @@ impl<T> Request<T> {
         self.credentials = Some(credentials);
     }
 
+    /// On the client: makes the call wait for the channel to be READY, within its deadline,
+    /// rather than fail at once with UNAVAILABLE while the channel is in TRANSIENT_FAILURE
+    /// (gRPC's wait-for-ready; off by default). A call always waits while the channel is
+    /// CONNECTING or IDLE.
+    pub fn set_wait_for_ready(&mut self, wait: bool) {
+        self.wait_for_ready = wait;
+    }
+
+    /// On the client: whether the call waits for the channel to be READY.
+    pub fn wait_for_ready(&self) -> bool {
+        self.wait_for_ready
+    }
+
     pub(crate) fn into_outgoing(self) -> Outgoing<T> {
         Outgoing {
             timeout: self.timeout(),
@@ -239,6 +257,7 @@ impl<T> Request<T> {
             compression: self.compression,
             credentials: self.credentials,
             extensions: self.extensions,
+            wait_for_ready: self.wait_for_ready,
         }
     }
 }

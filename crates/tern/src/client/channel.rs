@@ -1,29 +1,39 @@
-//! `Channel`: a connection to one server address (TCP, a Unix domain socket or an in-memory
-//! server; cleartext or TLS), shared by every call and every client cloned from it. Calls are multiplexed as HTTP/2 streams on one
-//! connection; when that connection is lost or the server sends GOAWAY, the next call dials
-//! again, and a call that could not start on the old connection starts on the new one.
+//! `Channel`: the client's way to a server, shared by every call and every client cloned from
+//! it. A target (see [`target`](super::target) for every form: `dns:`, `unix:`,
+//! `unix-abstract:`, `ipv4:`, `ipv6:`, `http(s)://`, bare `host:port`) is resolved to addresses;
+//! each address gets a subchannel, one HTTP/2 connection on which calls are multiplexed as
+//! streams; a load-balancing policy (pick_first by default, or round_robin) picks the connection
+//! for each call. The channel has gRPC's connectivity state, readable and watchable; a lost
+//! connection is redialed with gRPC's connection backoff, and the target resolved again.
 
 use std::fmt;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http::uri::{Authority, Scheme, Uri};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use http::uri::{Authority, Scheme};
+use tokio::sync::{mpsc, watch};
 
+use super::backoff::BackoffConfig;
+use super::balancer::{Balancer, Command, ConnectivityState, LoadBalancing, Snapshot, Source};
+use super::resolver::{DnsResolver, Resolver};
+use super::subchannel::{Dialer, Endpoint, ReadyConn};
+use super::target::{self, Target};
 use crate::credentials::Credentials;
 use crate::error::{Error, ErrorKind};
 use crate::interceptor::chain::ClientChain;
 use crate::interceptor::ClientInterceptor;
 use crate::status::Status;
-use crate::transport::client::{ClientConnection, Keepalive, PendingResponse};
+use crate::transport::client::{Keepalive, PendingResponse};
 use crate::transport::{Http2Settings, SendBody};
 
-/// A connection to a gRPC server, cheap to clone; every clone shares the connection.
+/// A channel to a gRPC server (or to the several addresses of one), cheap to clone; every clone
+/// shares its connections.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), tern::Error> {
+/// use tern::client::LoadBalancing;
+///
 /// let channel = tern::Channel::connect("http://127.0.0.1:5000").await?;
 /// let local = tern::Channel::connect("unix:/run/hello.sock").await?;
 /// let secure = tern::Channel::connect("https://api.example.com").await?; // the system's roots
@@ -31,6 +41,10 @@ use crate::transport::{Http2Settings, SendBody};
 ///     .keepalive_interval(std::time::Duration::from_secs(30))
 ///     .connect()
 ///     .await?;
+/// // Every address DNS gives for the name, calls rotating over them.
+/// let spread = tern::Channel::builder("dns:///orders.internal:50051")?
+///     .load_balancing(LoadBalancing::RoundRobin)
+///     .lazy();
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -38,38 +52,27 @@ pub struct Channel {
     inner: Arc<Inner>,
 }
 
-/// Where the server is.
-#[derive(Clone, Debug)]
-enum Address {
-    Tcp { host: String, port: u16 },
-    Unix(PathBuf),
-    Memory(crate::memory::MemoryConnector),
-}
-
 struct Inner {
-    address: Address,
+    target: String,
     scheme: Scheme,
     authority: Authority,
-    /// The TLS to run over the connection, or why it could not be set up.
-    #[cfg(feature = "tls-core")]
-    tls: Option<Result<crate::tls::TlsConnect, String>>,
-    settings: Http2Settings,
     credentials: Option<Credentials>,
-    keepalive: Option<Keepalive>,
-    connect_timeout: Option<Duration>,
     interceptors: ClientChain,
-    /// The target as the user gave it, for metrics (`grpc.target`).
-    target: String,
-    /// The live connection and its generation, so a dead connection's driver clears only its own.
-    current: Mutex<Option<(u64, ClientConnection)>>,
-    /// Held while dialing, so that concurrent calls after a loss share one new connection.
-    dialing: tokio::sync::Mutex<u64>,
+    /// What calls pick from, published by the balancer.
+    snapshot: watch::Receiver<Snapshot>,
+    commands: mpsc::UnboundedSender<Command>,
+    /// The balancer until its task starts, on first use (a lazy channel needs no runtime).
+    balancer: Mutex<Option<Balancer>>,
+    started: AtomicBool,
+    /// round_robin's rotation.
+    next: AtomicUsize,
 }
 
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
-            .field("address", &self.inner.address)
+            .field("target", &self.inner.target)
+            .field("state", &self.state())
             .finish_non_exhaustive()
     }
 }
@@ -77,21 +80,26 @@ impl fmt::Debug for Channel {
 /// Settings for a [`Channel`], from [`Channel::builder`].
 #[derive(Debug)]
 pub struct ChannelBuilder {
-    address: Address,
+    target: String,
+    source: Source,
     authority: Authority,
     /// Whether the target asked for TLS (`https://`).
     secure: bool,
+    in_memory: bool,
     #[cfg(feature = "tls-core")]
     tls: Option<crate::tls::ClientTlsConfig>,
+    /// The name checked in the server's certificate when not overridden.
+    target_tls_name: String,
     /// The name checked in the server's certificate, when not the target's host.
     tls_name: Option<String>,
     settings: Http2Settings,
     credentials: Option<Credentials>,
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
-    connect_timeout: Option<Duration>,
+    backoff: BackoffConfig,
+    policy: LoadBalancing,
+    min_resolution_interval: Duration,
     interceptors: ClientChain,
-    target: String,
 }
 
 impl ChannelBuilder {
@@ -115,10 +123,41 @@ impl ChannelBuilder {
         self
     }
 
-    /// How long dialing (TCP connect, TLS handshake and the server's first HTTP/2 frame) may
-    /// take (default 20 s, gRPC's minimum connect timeout).
+    /// How long one connection attempt (TCP connect, TLS handshake and the server's first
+    /// HTTP/2 frame) may take at least: gRPC's minimum connect timeout, 20 s by default. An
+    /// attempt is given the current backoff instead when that is longer (see
+    /// [`connect_backoff`](Self::connect_backoff)).
     pub fn connect_timeout(mut self, timeout: Duration) -> ChannelBuilder {
-        self.connect_timeout = Some(timeout);
+        self.backoff.min_connect_timeout = timeout;
+        self
+    }
+
+    /// The backoff between connection attempts to an address: gRPC's connection backoff, by
+    /// default its specification's numbers (1 s, x1.6, jitter 0.2, at most 120 s, 20 s minimum
+    /// connect timeout). Replaces any [`connect_timeout`](Self::connect_timeout) set before.
+    pub fn connect_backoff(mut self, backoff: BackoffConfig) -> ChannelBuilder {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How calls are spread over the target's addresses: [`LoadBalancing::PickFirst`] (the
+    /// default) or [`LoadBalancing::RoundRobin`].
+    pub fn load_balancing(mut self, policy: LoadBalancing) -> ChannelBuilder {
+        self.policy = policy;
+        self
+    }
+
+    /// Finds the servers' addresses with this resolver instead of the target's (the target
+    /// still gives `:authority`, the TLS name and the scheme).
+    pub fn resolver(mut self, resolver: impl Resolver) -> ChannelBuilder {
+        self.source = Source::Resolver(Arc::new(resolver));
+        self
+    }
+
+    /// The least time between two resolutions of the target (default 30 s): a lost connection,
+    /// a GOAWAY or every address failing asks for one, and waits this long after the last.
+    pub fn min_resolution_interval(mut self, interval: Duration) -> ChannelBuilder {
+        self.min_resolution_interval = interval;
         self
     }
 
@@ -166,7 +205,8 @@ impl ChannelBuilder {
     /// Connects to an in-memory server instead of the target's address (the target still
     /// gives `:authority` and the scheme): see [`memory`](crate::memory).
     pub fn in_memory(mut self, connector: crate::memory::MemoryConnector) -> ChannelBuilder {
-        self.address = Address::Memory(connector);
+        self.source = Source::Fixed(vec![Endpoint::Memory(connector)]);
+        self.in_memory = true;
         self
     }
 
@@ -193,114 +233,108 @@ impl ChannelBuilder {
         #[cfg(feature = "tls-core")]
         let tls = self.secure.then(|| {
             let config = self.tls.clone().unwrap_or_default();
-            let name = match (&self.tls_name, &self.address) {
+            let name = match (&self.tls_name, self.in_memory) {
                 (Some(name), _) => name.clone(),
-                (None, Address::Tcp { host, .. }) => host.clone(),
-                (None, Address::Unix(_)) => "localhost".to_owned(),
-                (None, Address::Memory(_)) => self.authority.host().to_owned(),
+                (None, true) => self.authority.host().to_owned(),
+                (None, false) => self.target_tls_name.clone(),
             };
             config
                 .build()
                 .and_then(|tls| crate::tls::TlsConnect::new(tls, &name))
                 .map_err(|e| e.to_string())
         });
+        let dialer = Arc::new(Dialer {
+            authority: self.authority.clone(),
+            #[cfg(feature = "tls-core")]
+            tls,
+            settings: self.settings,
+            keepalive: self.keepalive_interval.map(|interval| Keepalive {
+                interval,
+                timeout: self.keepalive_timeout,
+            }),
+            backoff: self.backoff,
+        });
+        let (state, snapshot) = watch::channel(Snapshot::idle());
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let balancer = Balancer {
+            dialer,
+            source: self.source,
+            policy: self.policy,
+            min_resolution_interval: self.min_resolution_interval,
+            target: self.target.clone(),
+            state,
+            commands: receiver,
+        };
         Channel {
             inner: Arc::new(Inner {
-                address: self.address,
+                target: self.target,
                 scheme: if self.secure {
                     Scheme::HTTPS
                 } else {
                     Scheme::HTTP
                 },
                 authority: self.authority,
-                #[cfg(feature = "tls-core")]
-                tls,
-                settings: self.settings,
                 credentials: self.credentials,
-                keepalive: self.keepalive_interval.map(|interval| Keepalive {
-                    interval,
-                    timeout: self.keepalive_timeout,
-                }),
-                connect_timeout: self.connect_timeout,
                 interceptors: self.interceptors,
-                target: self.target,
-                current: Mutex::new(None),
-                dialing: tokio::sync::Mutex::new(0),
+                snapshot,
+                commands,
+                balancer: Mutex::new(Some(balancer)),
+                started: AtomicBool::new(false),
+                next: AtomicUsize::new(0),
             }),
         }
     }
 
-    /// Connects now, failing if the server cannot be reached.
+    /// Connects now, failing if the server cannot be reached: waits until a connection is
+    /// READY, or until every address has failed once (pick_first's first pass; for
+    /// round_robin, every address), and then fails with the last address's error.
     pub async fn connect(self) -> Result<Channel, Error> {
         let channel = self.lazy();
-        channel.dial().await?;
-        Ok(channel)
+        channel.ensure_started();
+        let mut snapshot = channel.inner.snapshot.clone();
+        let settled = snapshot
+            .wait_for(|s| {
+                matches!(
+                    s.state,
+                    ConnectivityState::Ready
+                        | ConnectivityState::TransientFailure
+                        | ConnectivityState::Shutdown
+                )
+            })
+            .await;
+        let failure = match settled {
+            Ok(s) if s.state == ConnectivityState::Ready => None,
+            Ok(s) => Some(s.failure.clone()),
+            Err(_) => Some(None),
+        };
+        match failure {
+            None => Ok(channel),
+            Some(Some(failure)) => Err(Error::msg(failure.kind, failure.message)),
+            Some(None) => Err(Error::msg(
+                ErrorKind::Connect,
+                format!("could not connect to {}", channel.inner.target),
+            )),
+        }
     }
 }
 
-/// Where a target points, the authority to send, and whether it asked for TLS.
-fn parse_target(target: &str) -> Result<(Address, Authority, bool), Error> {
-    let invalid = |why: String| Error::msg(ErrorKind::InvalidAddress, why);
-    if let Some(path) = target.strip_prefix("unix:") {
-        // unix:relative/or/absolute and unix:///absolute, as gRPC names them.
-        let path = path.strip_prefix("//").unwrap_or(path);
-        if path.is_empty() {
-            return Err(invalid(format!("no socket path in target {target:?}")));
-        }
-        return Ok((
-            Address::Unix(PathBuf::from(path)),
-            Authority::from_static("localhost"),
-            false,
-        ));
-    }
-    let with_scheme;
-    let target = if target.contains("://") {
-        target
-    } else {
-        with_scheme = format!("http://{target}");
-        &with_scheme
-    };
-    let uri: Uri = target.parse().map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidAddress,
-            format!("invalid target {target:?}"),
-            e,
-        )
-    })?;
-    let secure = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") if cfg!(feature = "tls-core") => true,
-        Some("https") => {
-            return Err(invalid(format!(
-                "{target:?} needs TLS, and this build of tern has none (cargo feature `tls`)"
-            )))
-        }
-        _ => {
-            return Err(invalid(format!(
-                "unsupported scheme in {target:?}: use http:// (cleartext HTTP/2), https:// \
-                 (TLS) or unix:"
-            )))
-        }
-    };
-    let authority = uri
-        .authority()
-        .cloned()
-        .ok_or_else(|| invalid(format!("no host in target {target:?}")))?;
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = authority
-        .port_u16()
-        .unwrap_or(if secure { 443 } else { 80 });
-    Ok((Address::Tcp { host, port }, authority, secure))
+/// What a call gets from the snapshot.
+enum Pick {
+    Conn(Arc<ReadyConn>),
+    /// IDLE: ask the balancer to connect, then wait.
+    Idle,
+    /// CONNECTING: wait.
+    Wait,
+    /// TRANSIENT_FAILURE: fail fast, unless the call waits for ready.
+    Fail(Status),
+    Shutdown,
 }
 
 impl Channel {
-    /// Connects to `target` now, failing if it cannot: `http://host:port` or `host:port`
-    /// (cleartext), `https://host:port` (TLS, verified against the system's roots), or
-    /// `unix:/path/to/socket`.
+    /// Connects to `target` now, failing if it cannot. Any form of
+    /// [target](super::target): `http://host:port` or `host:port` (cleartext),
+    /// `https://host:port` (TLS, verified against the system's roots), `dns:///host:port`,
+    /// `unix:/path/to/socket`, `unix-abstract:name`, `ipv4:a:p,b:p`, `ipv6:[a]:p,[b]:p`.
     pub async fn connect(target: &str) -> Result<Channel, Error> {
         Channel::builder(target)?.connect().await
     }
@@ -312,22 +346,79 @@ impl Channel {
 
     /// Settings for a channel to `target`.
     pub fn builder(target: &str) -> Result<ChannelBuilder, Error> {
-        let (address, authority, secure) = parse_target(target)?;
+        let parsed = target::parse(target)?;
+        let source = match parsed.target {
+            Target::Dns { host, port, .. } => {
+                Source::Resolver(Arc::new(DnsResolver::new(host, port)))
+            }
+            Target::Fixed(addresses) => {
+                Source::Fixed(addresses.into_iter().map(Endpoint::Net).collect())
+            }
+        };
         Ok(ChannelBuilder {
-            address,
-            authority,
-            secure,
+            target: target.to_owned(),
+            source,
+            authority: parsed.authority,
+            secure: parsed.secure,
+            in_memory: false,
             #[cfg(feature = "tls-core")]
             tls: None,
+            target_tls_name: parsed.tls_name,
             tls_name: None,
             settings: Http2Settings::default(),
             credentials: None,
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
-            connect_timeout: Some(Duration::from_secs(20)),
+            backoff: BackoffConfig::default(),
+            policy: LoadBalancing::default(),
+            min_resolution_interval: Duration::from_secs(30),
             interceptors: ClientChain::default(),
-            target: target.to_owned(),
         })
+    }
+
+    /// The channel's connectivity state now. Reading it does not make the channel connect.
+    pub fn state(&self) -> ConnectivityState {
+        self.inner.snapshot.borrow().state
+    }
+
+    /// Waits until the state is other than `last`, and returns the new one (at once if it
+    /// already is). States between two looks may be missed: what is returned is the state now.
+    ///
+    /// ```no_run
+    /// # async fn f(channel: tern::Channel) {
+    /// use tern::client::ConnectivityState;
+    /// let mut state = channel.state();
+    /// while state != ConnectivityState::Shutdown {
+    ///     state = channel.wait_for_state_change(state).await;
+    ///     println!("channel is {state}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn wait_for_state_change(&self, last: ConnectivityState) -> ConnectivityState {
+        let mut snapshot = self.inner.snapshot.clone();
+        let result = snapshot.wait_for(|s| s.state != last).await;
+        match result {
+            Ok(s) => s.state,
+            Err(_) => ConnectivityState::Shutdown,
+        }
+    }
+
+    /// Shuts the channel down for every clone: new calls fail with UNAVAILABLE, calls in
+    /// flight finish on their connections, which then close; the state becomes SHUTDOWN.
+    pub fn shutdown(&self) {
+        let unstarted = self
+            .inner
+            .balancer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.inner.started.store(true, Ordering::Release);
+        match unstarted {
+            Some(balancer) => balancer.shut_down(),
+            None => {
+                let _ = self.inner.commands.send(Command::Shutdown);
+            }
+        }
     }
 
     pub(crate) fn scheme(&self) -> &Scheme {
@@ -355,191 +446,82 @@ impl Channel {
         &self.inner.authority
     }
 
-    fn live(&self) -> Option<(u64, ClientConnection)> {
-        let current = self.inner.current.lock().unwrap_or_else(|e| e.into_inner());
-        current.clone()
-    }
-
-    fn forget(&self, generation: u64) {
-        let mut current = self.inner.current.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(*current, Some((g, _)) if g == generation) {
-            *current = None;
+    /// Starts the balancer's task, once.
+    fn ensure_started(&self) {
+        if self.inner.started.load(Ordering::Acquire) {
+            return;
+        }
+        let balancer = self
+            .inner
+            .balancer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.inner.started.store(true, Ordering::Release);
+        if let Some(balancer) = balancer {
+            tokio::spawn(balancer.run());
         }
     }
 
-    /// Opens a stream for a call. A connection that turns out to be closed or going away is
-    /// dropped and the call starts on a new one: nothing of it was sent, so this is always safe.
+    fn pick(&self, snapshot: &Snapshot) -> Pick {
+        match snapshot.state {
+            ConnectivityState::Ready if !snapshot.ready.is_empty() => {
+                let n = snapshot.ready.len();
+                let at = if n == 1 {
+                    0
+                } else {
+                    self.inner.next.fetch_add(1, Ordering::Relaxed) % n
+                };
+                Pick::Conn(snapshot.ready[at].clone())
+            }
+            ConnectivityState::Ready | ConnectivityState::Connecting => Pick::Wait,
+            ConnectivityState::Idle => Pick::Idle,
+            ConnectivityState::TransientFailure => {
+                Pick::Fail(Status::unavailable(snapshot.failure.as_ref().map_or_else(
+                    || format!("cannot connect to {}", self.inner.target),
+                    |f| f.message.clone(),
+                )))
+            }
+            ConnectivityState::Shutdown => Pick::Shutdown,
+        }
+    }
+
+    /// Opens a stream for a call on a READY connection. With none READY, the call waits while
+    /// the channel is IDLE or CONNECTING, and fails with UNAVAILABLE in TRANSIENT_FAILURE unless
+    /// `wait_for_ready`, when it waits for READY too (the caller's deadline bounds every wait).
+    /// A connection that turns out to be closed or going away is dropped and the call picks
+    /// again: nothing of it was sent, so this is always safe.
     pub(crate) async fn start(
         &self,
         head: http::Request<()>,
+        wait_for_ready: bool,
     ) -> Result<(PendingResponse, SendBody), Status> {
-        let (generation, conn) = match self.live() {
-            Some(live) => live,
-            None => self.dial_for_call().await?,
-        };
-        let ready = match conn.ready().await {
-            Ok(ready) => ready,
-            Err(status) => {
-                tracing::debug!(%status, "connection unusable; dialing again");
-                self.forget(generation);
-                let (_, conn) = self.dial_for_call().await?;
-                conn.ready().await?
-            }
-        };
-        ready.start(head)
-    }
-
-    async fn dial_for_call(&self) -> Result<(u64, ClientConnection), Status> {
-        self.dial()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))
-    }
-
-    async fn dial(&self) -> Result<(u64, ClientConnection), Error> {
-        let mut generation = self.inner.dialing.lock().await;
-        // Another call may have dialed while this one waited for the lock.
-        if let Some(live) = self.live() {
-            return Ok(live);
-        }
-        let mine = *generation + 1;
-        let dial = async {
-            match &self.inner.address {
-                Address::Tcp { host, port } => {
-                    let stream = TcpStream::connect((host.as_str(), *port))
-                        .await
-                        .map_err(|e| self.connect_error(e))?;
-                    let _ = stream.set_nodelay(true);
-                    self.secure_handshake(stream, mine).await
+        self.ensure_started();
+        let mut watching: Option<watch::Receiver<Snapshot>> = None;
+        loop {
+            let pick = match watching.as_mut() {
+                Some(snapshot) => self.pick(&snapshot.borrow_and_update()),
+                None => self.pick(&self.inner.snapshot.borrow()),
+            };
+            match pick {
+                Pick::Conn(conn) => match conn.conn.ready().await {
+                    Ok(ready) => return ready.start(head),
+                    Err(status) => {
+                        tracing::debug!(%status, "connection unusable; picking again");
+                        conn.mark_lost();
+                    }
+                },
+                Pick::Fail(status) if !wait_for_ready => return Err(status),
+                Pick::Shutdown => return Err(Status::unavailable("the channel was shut down")),
+                Pick::Idle => {
+                    let _ = self.inner.commands.send(Command::Connect);
                 }
-                #[cfg(unix)]
-                Address::Unix(path) => {
-                    let stream = tokio::net::UnixStream::connect(path)
-                        .await
-                        .map_err(|e| self.connect_error(e))?;
-                    self.secure_handshake(stream, mine).await
-                }
-                Address::Memory(connector) => {
-                    let stream = connector.dial().await?;
-                    self.secure_handshake(stream, mine).await
-                }
-                #[cfg(not(unix))]
-                Address::Unix(path) => Err(Error::msg(
-                    ErrorKind::InvalidAddress,
-                    format!(
-                        "unix:{}: Unix domain sockets need a Unix system",
-                        path.display()
-                    ),
-                )),
+                Pick::Fail(_) | Pick::Wait => {}
             }
-        };
-        let conn = match self.inner.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, dial).await.map_err(|_| {
-                Error::msg(
-                    ErrorKind::Connect,
-                    format!(
-                        "connecting to {} timed out after {limit:?}",
-                        self.describe()
-                    ),
-                )
-            })??,
-            None => dial.await?,
-        };
-        *generation = mine;
-        *self.inner.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((mine, conn.clone()));
-        Ok((mine, conn))
-    }
-
-    fn describe(&self) -> String {
-        match &self.inner.address {
-            Address::Tcp { .. } => self.inner.authority.to_string(),
-            Address::Unix(path) => format!("unix:{}", path.display()),
-            Address::Memory(_) => format!("the in-memory server {}", self.inner.authority),
-        }
-    }
-
-    fn connect_error(&self, e: std::io::Error) -> Error {
-        Error::new(
-            ErrorKind::Connect,
-            format!("failed to connect to {}", self.describe()),
-            e,
-        )
-    }
-
-    /// The TLS handshake, if the channel uses TLS, then HTTP/2's.
-    async fn secure_handshake<IO>(&self, io: IO, generation: u64) -> Result<ClientConnection, Error>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        #[cfg(feature = "tls-core")]
-        if let Some(tls) = &self.inner.tls {
-            let tls = tls
-                .as_ref()
-                .map_err(|why| Error::msg(ErrorKind::Tls, why.clone()))?;
-            let (stream, notes) = tls.connect(io, &self.describe()).await?;
-            return self
-                .handshake(stream, generation, notes.explain_silent_close())
-                .await;
-        }
-        self.handshake(io, generation, None).await
-    }
-
-    /// HTTP/2's handshake; `silent_close` explains a close without a word, when TLS can.
-    async fn handshake<IO>(
-        &self,
-        io: IO,
-        generation: u64,
-        silent_close: Option<&'static str>,
-    ) -> Result<ClientConnection, Error>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let failed = |why: String| {
-            Error::msg(
-                ErrorKind::Handshake,
-                format!("HTTP/2 handshake with {} failed: {why}", self.describe()),
-            )
-        };
-        let (conn, driver, first) =
-            ClientConnection::handshake(io, &self.inner.settings, self.inner.keepalive)
-                .await
-                .map_err(|status| failed(status.message().to_owned()))?;
-        let (ended_tx, ended) = tokio::sync::oneshot::channel();
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let result = driver.await;
-            if let Err(status) = &result {
-                tracing::debug!(%status, "client connection ended");
+            let snapshot = watching.get_or_insert_with(|| self.inner.snapshot.clone());
+            if snapshot.changed().await.is_err() {
+                return Err(Status::unavailable("the channel was shut down"));
             }
-            let _ = ended_tx.send(result);
-            if let Some(inner) = weak.upgrade() {
-                Channel { inner }.forget(generation);
-            }
-        });
-        // Ready once the server has shown it speaks HTTP/2, so that a server speaking something
-        // else fails the dial with what it said rather than the first call with a bare error.
-        let driver_error = tokio::select! {
-            () = first.first_frame() => None,
-            result = ended => Some(result),
-        };
-        let Some(problem) = first.problem().or_else(|| match driver_error {
-            Some(Ok(Err(status))) => Some(status.message().to_owned()),
-            Some(_) => Some("the connection closed".to_owned()),
-            None => None,
-        }) else {
-            return Ok(conn);
-        };
-        // What the server sent explains most; when it sent nothing, why reading failed (a TLS
-        // alert, say) does, if it did.
-        let read_error = match silent_close {
-            Some(why) if first.closed_silently() => Some(format!("TLS: {why}")),
-            _ => first.read_error(),
-        };
-        match read_error {
-            Some(error) if !first.received_any() => Err(Error::msg(
-                ErrorKind::Tls,
-                format!("connection to {} failed: {error}", self.describe()),
-            )),
-            _ => Err(failed(problem)),
         }
     }
 }

@@ -4,7 +4,12 @@
 //! Each outgoing message is encoded once into shared bytes, so a call could be sent again (for
 //! retries or hedging) without asking the user's message type for `Clone`.
 
+mod backoff;
+mod balancer;
 mod channel;
+mod resolver;
+mod subchannel;
+pub mod target;
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -19,7 +24,10 @@ use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::oneshot;
 
+pub use backoff::BackoffConfig;
+pub use balancer::{ConnectivityState, LoadBalancing};
 pub use channel::{Channel, ChannelBuilder};
+pub use resolver::{Address, DnsResolver, ResolveError, ResolveFuture, Resolver, StaticResolver};
 
 use crate::codec::Codec;
 use crate::credentials::{CallInfo, Credentials};
@@ -194,6 +202,7 @@ impl Client {
             compression,
             credentials,
             extensions,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
@@ -212,7 +221,7 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, _) = self
-                .send_replayable(&path, &metadata, deadline, &sender, body)
+                .send_replayable(&path, &metadata, deadline, &sender, body, wait_for_ready)
                 .await?;
             read_unary(
                 check_head(head, recv, self.max_decoding_message_size)?,
@@ -236,12 +245,13 @@ impl Client {
         deadline: Option<Instant>,
         sender: &SendMessages,
         body: Bytes,
+        wait_for_ready: bool,
     ) -> Result<(http::response::Parts, RecvBody, SendBody), Status> {
         const MAX_ATTEMPTS: u32 = 5;
         let mut attempt = 1;
         loop {
             let head = self.head(path, metadata, deadline, sender);
-            let (pending, mut send) = self.channel.start(head).await?;
+            let (pending, mut send) = self.channel.start(head, wait_for_ready).await?;
             send.send_now(body.clone(), true)?;
             match pending.head().await {
                 Ok((head, recv)) => return Ok((head, recv, send)),
@@ -268,6 +278,7 @@ impl Client {
             compression,
             credentials,
             extensions,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
@@ -285,7 +296,7 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, send) = self
-                .send_replayable(&path, &metadata, deadline, &sender, body)
+                .send_replayable(&path, &metadata, deadline, &sender, body, wait_for_ready)
                 .await?;
             let head = check_head(head, recv, self.max_decoding_message_size)?;
             Ok(self.stream(
@@ -318,6 +329,7 @@ impl Client {
             compression,
             credentials,
             extensions,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
@@ -327,7 +339,7 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let head = self.head(&path, &metadata, deadline, &sender);
-            let (pending, send) = self.channel.start(head).await?;
+            let (pending, send) = self.channel.start(head, wait_for_ready).await?;
             let _guard = spawn_sender(send, messages, codec.clone(), sender, observers.clone());
             let (head, recv) = pending.head().await?;
             read_unary(
@@ -362,6 +374,7 @@ impl Client {
             compression,
             credentials,
             extensions,
+            wait_for_ready,
         } = request.into_outgoing();
         let observers = self
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
@@ -373,7 +386,7 @@ impl Client {
         let (pending, send) = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let head = self.head(&path, &metadata, deadline, &sender);
-            self.channel.start(head).await
+            self.channel.start(head, wait_for_ready).await
         })
         .await
         .map_err(|status| finish_failed(observers.as_deref(), status))?;

@@ -425,6 +425,19 @@ impl<R: Routes> Router<R> {
         self.serve_incoming(listener, signal).await
     }
 
+    /// Serves on a Unix domain socket listener already bound (on a Linux abstract address, say,
+    /// which tokio cannot bind by itself: bind a std listener with
+    /// `std::os::linux::net::SocketAddrExt::from_abstract_name`, make it non-blocking and
+    /// convert it with `tokio::net::UnixListener::from_std`), until `signal` completes.
+    #[cfg(unix)]
+    pub async fn serve_unix_listener(
+        self,
+        listener: tokio::net::UnixListener,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        self.serve_incoming(listener, signal).await
+    }
+
     /// Serves the connections of an in-memory listener (no socket, no port: see
     /// [`memory`](crate::memory)) until `signal` completes, then shuts down gracefully; after
     /// that, its connectors fail to connect, as a closed port refuses.
