@@ -67,6 +67,12 @@
 //! - [`Request`], [`Response`], [`Status`], [`Code`], [`Metadata`], [`Streaming`]: what handlers
 //!   and callers see.
 //! - [`error_details`]: the `google.rpc` rich error details, sent and read with a [`Status`].
+//! - [`interceptor`]: async interceptors on servers, services and channels — they see each
+//!   call's start, may change or refuse it, and observe its messages and status — and ready-made
+//!   ones in [`interceptor::builtin`] (bearer tokens, API keys, request logs and spans through
+//!   `tracing`, concurrency and rate limits, deadline caps).
+//! - `otel` (feature `otel`): gRFC A66's OpenTelemetry metrics, an OTLP exporter over Tern's
+//!   own client, and W3C trace context across processes.
 //! - [`credentials`]: per-call credentials (bearer tokens refreshed before they expire), and the
 //!   server's check of them.
 //! - [`tls`] (feature `tls`): server and mutual TLS, certificate rotation, client TLS.
@@ -87,6 +93,7 @@
 //! | `zstd` | yes | zstd message compression (the zstd C library, built by zstd-sys) |
 //! | `tls` | yes | TLS on rustls with the ring provider; `https://` targets with the system's roots |
 //! | `tls-aws-lc-rs` | no | TLS with the aws-lc-rs provider instead (chosen over ring when both are on) |
+//! | `otel` | no | OpenTelemetry metrics (gRFC A66) and traces, exported with OTLP (opentelemetry 0.33) |
 
 #![warn(missing_docs)]
 
