@@ -66,7 +66,10 @@ SCENARIOS = {
 }
 # Who takes part in each kind of scenario.
 PARTICIPANTS = {
-    "unary": ["tern", "tonic", "grpc-go", "grpcio", "h2-ceiling", "nghttpd"],
+    # tern+noop3: three interceptors that do nothing; tern+metrics: gRFC A66 metrics recorded
+    # (intercepted-server), for what interceptors cost against plain tern.
+    "unary": ["tern", "tern+noop3", "tern+metrics", "tonic", "grpc-go", "grpcio", "h2-ceiling",
+              "nghttpd"],
     "download": ["tern", "tonic", "grpc-go", "grpcio"],
     "echo": ["tern", "tonic", "grpc-go", "grpcio"],
     # The clients, all driving tonic's server.
@@ -221,6 +224,8 @@ def server_command(build, name, kind, port, htdocs, certs=None):
                    [str(PYTHON), str(ROOT / "examples" / "hello" / "python" / "greeter_server.py"),
                     "--addr", f"127.0.0.1:{port}"]),
         "h2-ceiling": [str(release / "h2-ceiling"), f"127.0.0.1:{port}"],
+        "tern+noop3": [str(release / "intercepted-server"), f"127.0.0.1:{port}", "noop3"],
+        "tern+metrics": [str(release / "intercepted-server"), f"127.0.0.1:{port}", "metrics"],
         "nghttpd": ["nghttpd", "--no-tls", "-d", str(htdocs), str(port)],
     }[name]
 
@@ -611,7 +616,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per load run")
-    parser.add_argument("--servers", default="tern,tonic,grpc-go,grpcio,h2-ceiling,nghttpd",
+    parser.add_argument("--servers",
+                        default="tern,tern+noop3,tern+metrics,tonic,grpc-go,grpcio,h2-ceiling,nghttpd",
                         help="servers (and, in client scenarios, clients) to run")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--profile", default="release", choices=["release", "dev"],
@@ -671,7 +677,11 @@ def main():
         "streaming ones `tern.bench.Streams` (bench/proto/streams.proto). Two ceilings answer "
         "the unary call's bytes with no gRPC work: `h2-ceiling` on the h2 crate that Tern and "
         "tonic both stand on (bench/tern/src/bin/h2-ceiling.rs), and nghttpd from a file (no "
-        "trailers), the ceiling of any HTTP/2 server driven by this load generator here.",
+        "trailers), the ceiling of any HTTP/2 server driven by this load generator here. "
+        "`tern+noop3` is Tern's server with three interceptors that do nothing but observe "
+        "every message and status, `tern+metrics` with gRFC A66 metrics recorded "
+        "(bench/tern/src/bin/intercepted-server.rs): their CPU per call against `tern`'s is "
+        "what interceptors cost.",
         "",
         "Versions: " + "; ".join(f"{k} {v}" for k, v in versions().items()) + ".",
         "",
