@@ -196,3 +196,41 @@ async fn one_trace_crosses_three_hops() {
     assert_eq!(fields[2].len(), 16);
     assert_eq!(fields[3], "01");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_started_by_a_grpcio_client_continues_in_the_tern_server_span() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tern::Server::builder()
+            .intercept(ServerTracing::new(provider.tracer("tern-test")))
+            .add_service(ProbeServer::new(ProbeService))
+            .serve_listener(listener, std::future::pending()),
+    );
+    let output = tokio::process::Command::new(tern_tests::python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/py/traced_client.py"))
+        .arg("--target")
+        .arg(addr.to_string())
+        .output()
+        .await
+        .expect("run the grpcio client");
+    assert!(output.status.success(), "{output:?}");
+    let sent = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let fields: Vec<&str> = sent.split('-').collect();
+    assert_eq!(fields.len(), 4, "{sent}");
+
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let span = &spans[0];
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert_eq!(span.name, "tern.probe.Probe/Echo");
+    assert_eq!(span.span_context.trace_id().to_string(), fields[1]);
+    assert_eq!(span.parent_span_id.to_string(), fields[2]);
+    assert!(span.parent_span_is_remote);
+    assert!(span.span_context.is_sampled());
+}
