@@ -4,6 +4,7 @@
 //! timers; `floods` the budgets and the ping policy; `pair` a client against a server.
 
 mod exchange;
+mod floods;
 
 use std::time::{Duration, Instant};
 
