@@ -5,6 +5,7 @@
 
 mod exchange;
 mod floods;
+mod pair;
 
 use std::time::{Duration, Instant};
 
