@@ -250,6 +250,9 @@ struct StreamData {
     end_queued: bool,
     trailers: Option<HeaderMap>,
     sched: Sched,
+    /// In the blocked list (an entry may outlive the Blocked state, but never doubles), so
+    /// the list stays bounded by the live streams however many WINDOW_UPDATEs come.
+    in_blocked: bool,
 }
 
 /// One HTTP/2 connection, either role.
@@ -683,6 +686,7 @@ impl Connection {
     fn unblock_all(&mut self) {
         for id in self.blocked.drain(..) {
             if let Some(s) = self.streams.get_mut(id) {
+                s.user.in_blocked = false;
                 if s.user.sched == Sched::Blocked {
                     s.user.sched = Sched::Ready;
                     self.ready.push_back(id);

@@ -287,10 +287,14 @@ impl Connection {
             self.streams.set_max_local(max);
         }
         if let Some(size) = settings.initial_window_size {
+            let raised = size > self.flow.peer_initial_window();
             let streams = &self.streams;
             self.flow
                 .set_peer_initial_window(size, |id| streams.send_offset(id))?;
-            self.unblock_all();
+            // Only a raise can unblock a stream; a lowering costs O(1) (flow.rs).
+            if raised {
+                self.unblock_all();
+            }
         }
         if let Some(size) = settings.max_frame_size {
             self.peer_max_frame_size = size;

@@ -57,7 +57,10 @@ impl Connection {
                 let n = front.len().min(window).min(slice);
                 if n == 0 {
                     s.user.sched = Sched::Blocked;
-                    self.blocked.push(id);
+                    if !s.user.in_blocked {
+                        s.user.in_blocked = true;
+                        self.blocked.push(id);
+                    }
                     continue;
                 }
                 let chunk = if n == front.len() {
@@ -96,6 +99,12 @@ impl Connection {
                 batch += 9;
                 self.streams.send_end_stream(id);
             }
+        }
+        // Entries of streams that closed while blocked go at the next unblocking; if none
+        // comes, they are dropped here once they outnumber the live streams.
+        if self.blocked.len() > 2 * self.streams.len() + 64 {
+            let streams = &self.streams;
+            self.blocked.retain(|id| streams.get(*id).is_some());
         }
         handed
     }

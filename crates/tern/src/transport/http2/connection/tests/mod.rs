@@ -1,11 +1,13 @@
 //! The connection's tests: a scripted peer builds frames with the frame and HPACK encoders,
 //! feeds them to a connection on a fake clock, and decodes what comes out to check the exact
 //! frames. `exchange` covers the handshake, requests, the send path, resets, GOAWAY, PING and
-//! timers; `floods` the budgets and the ping policy; `pair` a client against a server.
+//! timers; `floods` the budgets and the ping policy; `pair` a client against a server;
+//! `random` random frame sequences.
 
 mod exchange;
 mod floods;
 mod pair;
+mod random;
 
 use std::time::{Duration, Instant};
 
