@@ -24,6 +24,11 @@ pub(crate) struct Limits {
     /// Answers to the peer (PING and SETTINGS acks, resets it caused) that may wait for
     /// `poll_transmit` before reading pauses (grpc-go's control-buffer throttle is 100).
     pub(crate) max_queued_control: usize,
+    /// Pause reading while as many handlers run (Request events without
+    /// `Connection::handler_done`) as SETTINGS_MAX_CONCURRENT_STREAMS allows streams, as
+    /// grpc-go's handler quota does. The driver must then call `handler_done` for every
+    /// request it was given.
+    pub(crate) pause_at_handlers: bool,
     /// RST_STREAM frames received.
     pub(crate) peer_resets: Rate,
     /// RST_STREAM frames we send because the peer broke a stream rule.
@@ -48,6 +53,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_queued_control: 100,
+            pause_at_handlers: true,
             peer_resets: Rate {
                 burst: 1000,
                 per_second: 33,

@@ -16,7 +16,7 @@ mod send;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -284,6 +284,11 @@ pub(crate) struct Connection {
     shutdown: Shutdown,
     budgets: Budgets,
     pings: PingPolicy,
+    /// Streams whose Request event went out and whose handler has not returned
+    /// ([`Connection::handler_done`]), reset or not.
+    running: HashSet<StreamId>,
+    /// Reading stopped before a HEADERS that would start one handler too many.
+    paused_at_headers: bool,
     closed: bool,
 }
 
@@ -331,6 +336,8 @@ impl Connection {
             shutdown: Shutdown::None,
             budgets: Budgets::new(&config.limits, now),
             pings: PingPolicy::default(),
+            running: HashSet::new(),
+            paused_at_headers: false,
             closed: false,
             config,
         };
@@ -377,10 +384,24 @@ impl Connection {
     }
 
     /// Whether `recv` would read more: false while too many answers to the peer wait for
-    /// `poll_transmit` (the peer may be flooding us without reading), or after the close.
+    /// `poll_transmit` (the peer may be flooding us without reading), when the next frame
+    /// opens a stream while as many handlers run as SETTINGS_MAX_CONCURRENT_STREAMS allows
+    /// streams (a peer that resets its streams at once cannot make us start more: grpc-go's
+    /// rapid-reset defence; frames before that HEADERS, such as the running streams' DATA and
+    /// resets, are read), or after the close.
     /// The driver stops reading the socket then, which pushes back on the peer.
     pub(crate) fn wants_read(&self) -> bool {
+        self.may_read() && !self.paused_at_headers
+    }
+
+    fn may_read(&self) -> bool {
         !self.closed && self.peer_triggered < self.config.limits.max_queued_control
+    }
+
+    /// Whether a new stream may start another handler now.
+    fn handlers_at_limit(&self) -> bool {
+        self.config.limits.pause_at_handlers
+            && self.running.len() >= self.config.max_concurrent_streams as usize
     }
 
     /// Whether `poll_transmit` has something to hand out.
@@ -702,7 +723,28 @@ impl Connection {
             s.user.queue.clear();
             s.user.queued = 0;
         }
-        self.streams.send_end_stream(stream);
+        self.sent_end_stream(stream);
+    }
+
+    /// END_STREAM went out. A server whose response is complete while the request is not
+    /// sends RST_STREAM(NO_ERROR) so the client stops sending (RFC 9113 §8.1, as grpc-go
+    /// does): the stream's slot frees now instead of when the client finishes.
+    fn sent_end_stream(&mut self, stream: StreamId) {
+        if self.streams.send_end_stream(stream).is_none()
+            && self.role == Role::Server
+            && self.streams.send_reset(stream).is_some()
+        {
+            encode::rst_stream(&mut self.out, stream, ErrorCode::NoError);
+        }
+    }
+
+    /// The application's handler for `stream` has returned: one fewer counted against
+    /// SETTINGS_MAX_CONCURRENT_STREAMS for pausing reads (see [`Limits::pause_at_handlers`]).
+    pub(crate) fn handler_done(&mut self, stream: StreamId) {
+        self.running.remove(&stream);
+        if !self.handlers_at_limit() {
+            self.paused_at_headers = false;
+        }
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
-use super::super::frame::{ErrorCode, Frame, GoAway, H2Error, Settings, StreamId};
+use super::super::frame::{
+    kind, ErrorCode, Frame, FrameHeader, GoAway, H2Error, Settings, StreamId, HEADER_LEN,
+};
 use super::super::stream::{Recv, Role};
 use super::{
     encode, headers, Connection, Event, PartialBlock, Phase, Sched, Shutdown, StreamData, PREFACE,
@@ -57,7 +59,11 @@ impl Connection {
             }
         }
         let mut window_updates = false;
-        while self.wants_read() {
+        while self.may_read() {
+            if self.opens_stream_at_handler_limit(bytes) {
+                self.paused_at_headers = true;
+                break;
+            }
             let result = match self.frames.decode(bytes) {
                 Ok(Some(frame)) => {
                     window_updates |= matches!(frame, Frame::WindowUpdate { .. });
@@ -87,6 +93,20 @@ impl Connection {
             let streams = &self.streams;
             self.flow.tidy(|id| streams.send_offset(id));
         }
+    }
+
+    /// Whether the next frame is a HEADERS opening a stream while every handler slot is
+    /// taken: reading stops in front of it (a header block is contiguous, so nothing of it
+    /// has been read).
+    fn opens_stream_at_handler_limit(&self, bytes: &BytesMut) -> bool {
+        let Some(head) = bytes.first_chunk::<HEADER_LEN>() else {
+            return false;
+        };
+        let head = FrameHeader::parse(head);
+        head.kind == kind::HEADERS
+            && self.role == Role::Server
+            && self.handlers_at_limit()
+            && self.streams.is_idle_stream(head.stream_id)
     }
 
     fn on_error(&mut self, err: H2Error, now: Instant) {
@@ -468,6 +488,9 @@ impl Connection {
                     s.user.announced = true;
                     s.user.head_received = true;
                     s.user.content_length = parsed.content_length;
+                }
+                if self.config.limits.pause_at_handlers {
+                    self.running.insert(id);
                 }
                 self.events.push_back(Event::Request {
                     stream: id,

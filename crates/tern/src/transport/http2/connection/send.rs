@@ -81,7 +81,7 @@ impl Connection {
                 }
                 s.user.sched = Sched::Idle;
                 if end {
-                    self.streams.send_end_stream(id);
+                    self.sent_end_stream(id);
                     continue;
                 }
                 // Trailers follow their last DATA at once, in the same batch.
@@ -97,7 +97,7 @@ impl Connection {
             } else if s.user.end_queued {
                 encode::data_header(&mut self.out, id, 0, true);
                 batch += 9;
-                self.streams.send_end_stream(id);
+                self.sent_end_stream(id);
             }
         }
         // Entries of streams that closed while blocked go at the next unblocking; if none
@@ -124,7 +124,7 @@ impl Connection {
             self.peer_max_frame_size,
         );
         self.pings.on_headers_or_data_sent();
-        self.streams.send_end_stream(id);
+        self.sent_end_stream(id);
         self.out.len() - before
     }
 }

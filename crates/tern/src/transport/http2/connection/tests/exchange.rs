@@ -488,6 +488,8 @@ fn an_unfinished_header_block_times_out() {
 fn hpack_sees_every_block_even_for_refused_and_reset_streams() {
     let mut cfg = config();
     cfg.max_concurrent_streams = 1;
+    // Stream 1's handler runs; reading on regardless is what lets stream 3 be refused.
+    cfg.limits.pause_at_handlers = false;
     let (mut conn, mut peer, t0) = open_server(cfg);
     // Stream 1 holds the only slot; stream 3 is refused, but its block adds "x-new" to the
     // peer's dynamic table, and stream 5's block refers to it by index.
@@ -844,4 +846,26 @@ fn push_promise_and_a_bad_hpack_block_end_the_connection() {
     input.extend_from_slice(b"more bytes after the close");
     conn.recv(&mut input, t0);
     assert!(input.is_empty() && frames(&mut conn).is_empty());
+}
+
+#[test]
+fn a_response_that_ends_before_the_request_resets_it_with_no_error() {
+    let (mut conn, mut peer, t0) = open_server(config());
+    peer.request(1, "/client-stream", false);
+    peer.send_to(&mut conn, t0);
+    events(&mut conn);
+    // A Trailers-Only error answer while the client is still sending.
+    let mut status = HeaderMap::new();
+    status.insert("grpc-status", HeaderValue::from_static("3"));
+    conn.send_headers(sid(1), StatusCode::OK, &status, true)
+        .unwrap();
+    let out = frames(&mut conn);
+    assert!(matches!(out[0], Frame::Headers(ref h) if h.end_stream));
+    assert_eq!(out[1..], [rst(1, ErrorCode::NoError)]);
+    assert_eq!(conn.stream_count(), 0);
+    // What the client sent before it saw the reset is discarded quietly.
+    peer.data(1, &grpc_message(b"late"), true);
+    peer.send_to(&mut conn, t0);
+    assert!(events(&mut conn).is_empty());
+    assert!(frames(&mut conn).is_empty());
 }

@@ -322,3 +322,49 @@ fn the_end_stream_flag_on_a_tiny_frame_is_not_a_flood() {
     assert!(frames(&mut conn).is_empty());
     assert!(!conn.is_closed());
 }
+
+#[test]
+fn reading_pauses_while_every_stream_slot_has_a_running_handler() {
+    let mut cfg = config();
+    cfg.max_concurrent_streams = 4;
+    let (mut conn, mut peer, t0) = open_server(cfg);
+    // Rapid reset: each stream is reset at once, so the store's slots free immediately;
+    // the handlers started for them have not returned yet.
+    for id in (1..=19).step_by(2) {
+        peer.request(id, "/a", false);
+        encode::rst_stream(&mut peer.input, sid(id), ErrorCode::Cancel);
+    }
+    peer.send_to(&mut conn, t0);
+    let started = |evs: &[Event]| -> Vec<u32> {
+        evs.iter()
+            .filter_map(|e| match e {
+                Event::Request { stream, .. } => Some(stream.get()),
+                _ => None,
+            })
+            .collect()
+    };
+    let evs = events(&mut conn);
+    assert_eq!(started(&evs), vec![1, 3, 5, 7]);
+    // Frames of the running streams are read (their resets reach the handlers); reading
+    // stops in front of the HEADERS of stream 9.
+    let resets = evs
+        .iter()
+        .filter(|e| matches!(e, Event::Reset { remote: true, .. }))
+        .count();
+    assert_eq!(resets, 4);
+    assert!(!conn.wants_read());
+    peer.send_to(&mut conn, t0);
+    assert!(events(&mut conn).is_empty(), "still paused");
+    conn.handler_done(sid(3));
+    peer.send_to(&mut conn, t0);
+    assert_eq!(started(&events(&mut conn)), vec![9]);
+    for id in [1, 5, 7, 9] {
+        conn.handler_done(sid(id));
+    }
+    peer.send_to(&mut conn, t0);
+    assert_eq!(started(&events(&mut conn)), vec![11, 13, 15, 17]);
+    assert!(
+        frames(&mut conn).is_empty(),
+        "nothing refused, nothing reset by us"
+    );
+}
