@@ -41,6 +41,9 @@ pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// The payload of the PING that the first GOAWAY of a graceful shutdown is followed by.
 const SHUTDOWN_PING: [u8; 8] = *b"tern-gwy";
 
+/// The payload of our keepalive PINGs.
+const KEEPALIVE_PING: [u8; 8] = *b"tern-kal";
+
 /// What one connection advertises and how long it waits.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -65,6 +68,12 @@ pub(crate) struct Config {
     pub(crate) header_block_timeout: Duration,
     /// How long a graceful shutdown waits for the PING after its first GOAWAY.
     pub(crate) shutdown_ping_timeout: Duration,
+    /// Keepalive: after this long without a frame from the peer, we send a PING (grpc-go's
+    /// `Time`; `None` is off). A client's doubles when the server answers GOAWAY
+    /// "too_many_pings".
+    pub(crate) keepalive_interval: Option<Duration>,
+    /// How long that PING may go unacknowledged before the connection is closed.
+    pub(crate) keepalive_timeout: Duration,
     /// About how many bytes one [`Connection::poll_transmit`] hands out at most (control
     /// frames and header blocks always go whole; DATA stops once the batch is this large).
     pub(crate) max_batch_bytes: usize,
@@ -84,6 +93,8 @@ impl Default for Config {
             settings_ack_timeout: Duration::from_secs(10),
             header_block_timeout: Duration::from_secs(10),
             shutdown_ping_timeout: Duration::from_secs(5),
+            keepalive_interval: Some(Duration::from_secs(2 * 60 * 60)),
+            keepalive_timeout: Duration::from_secs(20),
             max_batch_bytes: 256 * 1024,
             limits: Limits::default(),
         }
@@ -262,6 +273,10 @@ pub(crate) struct Connection {
     config: Config,
     phase: Phase,
     handshake_deadline: Option<Instant>,
+    /// When the peer's last frame came (keepalive counts silence from here).
+    last_frame_at: Instant,
+    /// Our keepalive PING is out, and its ack is due by then.
+    keepalive_deadline: Option<Instant>,
     frames: FrameDecoder,
     hpack_dec: HpackDecoder,
     hpack_enc: HpackEncoder,
@@ -318,6 +333,8 @@ impl Connection {
                 Role::Client => Phase::FirstSettings,
             },
             handshake_deadline: now.checked_add(config.handshake_timeout),
+            last_frame_at: now,
+            keepalive_deadline: None,
             frames: FrameDecoder::new(),
             hpack_dec: HpackDecoder::new(),
             hpack_enc: HpackEncoder::new(),
@@ -670,6 +687,26 @@ impl Connection {
                 self.final_goaway(ErrorCode::NoError, b"");
             }
         }
+        if self.keepalive_deadline.is_some_and(|d| now >= d) {
+            self.fail(ErrorCode::NoError, "keepalive ping not acknowledged");
+            return;
+        }
+        if self.keepalive_deadline.is_none() && self.keepalive_due().is_some_and(|d| now >= d) {
+            encode::ping(&mut self.out, KEEPALIVE_PING, false);
+            self.keepalive_deadline = Some(
+                now.checked_add(self.config.keepalive_timeout)
+                    .unwrap_or(now),
+            );
+        }
+    }
+
+    /// When a keepalive PING is due, if keepalive is on and none is out.
+    fn keepalive_due(&self) -> Option<Instant> {
+        if self.keepalive_deadline.is_some() || self.phase != Phase::Open {
+            return None;
+        }
+        self.last_frame_at
+            .checked_add(self.config.keepalive_interval?)
     }
 
     /// When `handle_timeout` should be called next, if any timer runs.
@@ -686,10 +723,17 @@ impl Connection {
             Shutdown::Draining { deadline } => Some(deadline),
             _ => None,
         };
-        [handshake, settings, block, shutdown]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            handshake,
+            settings,
+            block,
+            shutdown,
+            self.keepalive_deadline,
+            self.keepalive_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Puts a stream with something to send in the ready queue.

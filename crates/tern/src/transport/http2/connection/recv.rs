@@ -14,8 +14,8 @@ use super::super::frame::{
 };
 use super::super::stream::{Recv, Role};
 use super::{
-    encode, headers, Connection, Event, PartialBlock, Phase, Sched, Shutdown, StreamData, PREFACE,
-    SHUTDOWN_PING,
+    encode, headers, Connection, Event, PartialBlock, Phase, Sched, Shutdown, StreamData,
+    KEEPALIVE_PING, PREFACE, SHUTDOWN_PING,
 };
 
 fn calm(reason: &'static str) -> H2Error {
@@ -66,6 +66,7 @@ impl Connection {
             }
             let result = match self.frames.decode(bytes) {
                 Ok(Some(frame)) => {
+                    self.last_frame_at = now;
                     window_updates |= matches!(frame, Frame::WindowUpdate { .. });
                     self.on_frame(frame, now)
                 }
@@ -103,9 +104,12 @@ impl Connection {
             return false;
         };
         let head = FrameHeader::parse(head);
+        // A HEADERS the store would refuse (its slots all taken) is read and refused: that
+        // costs no handler, and h2spec 5.1.2 wants the REFUSED_STREAM.
         head.kind == kind::HEADERS
             && self.role == Role::Server
             && self.handlers_at_limit()
+            && self.streams.remote_open() < self.config.max_concurrent_streams
             && self.streams.is_idle_stream(head.stream_id)
     }
 
@@ -242,6 +246,8 @@ impl Connection {
                     if let Shutdown::Draining { .. } = self.shutdown {
                         self.final_goaway(ErrorCode::NoError, b"");
                     }
+                } else if payload == KEEPALIVE_PING {
+                    self.keepalive_deadline = None;
                 } else {
                     self.events.push_back(Event::PingAck { payload });
                 }
@@ -325,6 +331,16 @@ impl Connection {
     }
 
     fn on_goaway(&mut self, goaway: GoAway) {
+        if self.role == Role::Client
+            && goaway.code == ErrorCode::EnhanceYourCalm
+            && &goaway.debug_data[..] == b"too_many_pings"
+        {
+            // grpc-go's answer to the server's ping policy: ping half as often.
+            self.config.keepalive_interval = self
+                .config
+                .keepalive_interval
+                .map(|interval| interval.saturating_mul(2));
+        }
         if self.role == Role::Client {
             // Streams above last_stream_id were not processed: they may be retried.
             let refused: Vec<StreamId> = self

@@ -48,7 +48,11 @@ fn the_server_speaks_first_with_its_settings() {
     assert!(frames(&mut conn).is_empty());
     conn.recv(&mut rest, t0);
     assert_eq!(frames(&mut conn), vec![Frame::SettingsAck]);
-    assert_eq!(conn.next_timeout(), None, "handshake done, SETTINGS acked");
+    assert_eq!(
+        conn.next_timeout(),
+        Some(t0 + secs(2 * 60 * 60)),
+        "handshake done, SETTINGS acked: only keepalive runs"
+    );
 }
 
 #[test]
@@ -868,4 +872,43 @@ fn a_response_that_ends_before_the_request_resets_it_with_no_error() {
     peer.send_to(&mut conn, t0);
     assert!(events(&mut conn).is_empty());
     assert!(frames(&mut conn).is_empty());
+}
+
+#[test]
+fn keepalive_pings_after_silence_and_closes_without_an_ack() {
+    let (mut conn, mut peer, t0) = open_server(config());
+    let two_hours = secs(2 * 60 * 60);
+    // A frame from the peer restarts the silence.
+    encode::ping(&mut peer.input, *b"12345678", false);
+    peer.send_to(&mut conn, t0 + secs(60));
+    frames(&mut conn);
+    assert_eq!(conn.next_timeout(), Some(t0 + secs(60) + two_hours));
+    conn.handle_timeout(t0 + secs(60) + two_hours);
+    let ping = Frame::Ping {
+        ack: false,
+        payload: *b"tern-kal",
+    };
+    assert_eq!(frames(&mut conn), vec![ping.clone()]);
+    // Acked: the next one is due two hours after the ack.
+    let acked = t0 + secs(70) + two_hours;
+    encode::ping(&mut peer.input, *b"tern-kal", true);
+    peer.send_to(&mut conn, acked);
+    assert!(
+        events(&mut conn).is_empty(),
+        "our keepalive ack is no event"
+    );
+    assert_eq!(conn.next_timeout(), Some(acked + two_hours));
+    conn.handle_timeout(acked + two_hours);
+    assert_eq!(frames(&mut conn), vec![ping]);
+    // Not acked within 20 s: closed.
+    conn.handle_timeout(acked + two_hours + secs(20));
+    assert_eq!(
+        frames(&mut conn),
+        vec![goaway(
+            0,
+            ErrorCode::NoError,
+            "keepalive ping not acknowledged"
+        )]
+    );
+    assert!(conn.is_closed());
 }

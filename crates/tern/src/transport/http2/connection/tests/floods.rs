@@ -368,3 +368,18 @@ fn reading_pauses_while_every_stream_slot_has_a_running_handler() {
         "nothing refused, nothing reset by us"
     );
 }
+
+#[test]
+fn at_the_stream_limit_a_new_stream_is_refused_rather_than_paused_on() {
+    let mut cfg = config();
+    cfg.max_concurrent_streams = 2;
+    let (mut conn, mut peer, t0) = open_server(cfg);
+    // h2spec 5.1.2: one stream more than advertised, all still open.
+    for id in [1, 3, 5] {
+        peer.request(id, "/a", false);
+    }
+    peer.send_to(&mut conn, t0);
+    assert_eq!(frames(&mut conn), vec![rst(5, ErrorCode::RefusedStream)]);
+    assert_eq!(events(&mut conn).len(), 2);
+    assert!(peer.input.is_empty());
+}
