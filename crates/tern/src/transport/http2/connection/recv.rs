@@ -12,11 +12,22 @@ use bytes::{Buf, BytesMut};
 use super::super::frame::{
     kind, ErrorCode, Frame, FrameHeader, GoAway, H2Error, Settings, StreamId, HEADER_LEN,
 };
+use super::super::hpack::encoder::EncodeField;
 use super::super::stream::{Recv, Role};
 use super::{
-    encode, headers, Connection, Event, PartialBlock, Phase, Sched, Shutdown, StreamData,
-    KEEPALIVE_PING, PREFACE, SHUTDOWN_PING,
+    encode, encode_block, headers, Connection, Event, PartialBlock, Phase, Sched, Shutdown,
+    StreamData, KEEPALIVE_PING, PREFACE, SHUTDOWN_PING,
 };
+
+/// What a finished header block is for its stream.
+struct Block {
+    /// The application knows the stream.
+    announced: bool,
+    /// A request or response head, not trailers.
+    first: bool,
+    /// The DATA so far matched the declared content-length (for trailers).
+    length_ok: bool,
+}
 
 fn calm(reason: &'static str) -> H2Error {
     H2Error::connection(ErrorCode::EnhanceYourCalm, reason)
@@ -439,16 +450,28 @@ impl Connection {
         let recv = self
             .streams
             .recv_headers(id, end_stream, StreamData::default)?;
-        let (announced, first) = match &recv {
+        // What the block is (a head or trailers) and, for trailers, whether the body matched
+        // its content-length; the stream may already have left the store.
+        let head = |s: &StreamData| Block {
+            announced: s.announced,
+            first: !s.head_received,
+            length_ok: s.content_length.is_none_or(|n| n == s.received),
+        };
+        let block = match &recv {
             Recv::Ignore => return Ok(()),
-            Recv::Opened => (false, true),
+            Recv::Opened => Block {
+                announced: false,
+                first: true,
+                length_ok: true,
+            },
             Recv::Live => match self.streams.get(id) {
-                Some(s) => (s.user.announced, !s.user.head_received),
+                Some(s) => head(&s.user),
                 None => return Ok(()),
             },
-            Recv::Closed(s) => (s.user.announced, !s.user.head_received),
+            Recv::Closed(s) => head(&s.user),
         };
-        let result = self.apply_block(id, end_stream, priority_error, too_large, first);
+        let announced = block.announced;
+        let result = self.apply_block(id, end_stream, priority_error, too_large, block);
         if result.is_err() && announced && matches!(recv, Recv::Closed(_)) {
             // The stream has left the store, so the reset's event is sent from here.
             if let Err(H2Error::Stream { code, .. }) = result {
@@ -462,6 +485,26 @@ impl Connection {
         result
     }
 
+    /// A request whose header list is over our SETTINGS_MAX_HEADER_LIST_SIZE gets HTTP 431
+    /// (RFC 6585) and no handler; counted as an answer to the peer.
+    fn answer_431(&mut self, id: StreamId) {
+        if let Some(s) = self.streams.get_mut(id) {
+            s.user.head_sent = true;
+        }
+        let status = [EncodeField::new(b":status", b"431")];
+        encode_block(
+            &mut self.hpack_enc,
+            &mut self.scratch,
+            &mut self.out,
+            id,
+            status,
+            true,
+            self.peer_max_frame_size,
+        );
+        self.peer_triggered += 1;
+        self.end_sent(id);
+    }
+
     /// The header list checked for its place: a request or response head (`first`), or
     /// trailers; the event queued.
     fn apply_block(
@@ -470,23 +513,26 @@ impl Connection {
         end_stream: bool,
         priority_error: bool,
         too_large: bool,
-        first: bool,
+        block: Block,
     ) -> Result<(), H2Error> {
         if priority_error {
             return Err(malformed(id, "stream depends on itself"));
         }
         if too_large {
+            if block.first && self.role == Role::Server {
+                // Answered like h2 does: 431, the request (if still open) reset NO_ERROR.
+                self.answer_431(id);
+                return Ok(());
+            }
             return Err(malformed(id, "header list larger than advertised"));
         }
-        if !first {
+        if !block.first {
             if !end_stream {
                 return Err(malformed(id, "trailers without END_STREAM"));
             }
             let trailers = headers::trailers(&self.fields).map_err(|r| malformed(id, r))?;
-            if let Some(s) = self.streams.get(id) {
-                if s.user.content_length.is_some_and(|n| n != s.user.received) {
-                    return Err(malformed(id, "content-length does not match the DATA"));
-                }
+            if !block.length_ok {
+                return Err(malformed(id, "content-length does not match the DATA"));
             }
             self.events.push_back(Event::Trailers {
                 stream: id,

@@ -58,7 +58,7 @@ fn continuation_flood_is_cut_at_the_frame_cap() {
 }
 
 #[test]
-fn a_header_block_over_twice_the_list_limit_ends_the_connection() {
+fn a_header_block_over_twice_the_list_limit_ends_the_connection_a_long_list_gets_431() {
     let mut cfg = config();
     cfg.max_header_list_size = 4_096;
     let (mut conn, mut peer, t0) = open_server(cfg);
@@ -84,10 +84,25 @@ fn a_header_block_over_twice_the_list_limit_ends_the_connection() {
     let mut fields = grpc_request("/a");
     fields.push(("x-big", &big));
     peer.headers(1, &fields, true);
-    peer.request(3, "/b", true);
+    peer.headers(3, &fields, false);
+    peer.request(5, "/b", true);
     peer.send_to(&mut conn, t0);
-    assert_eq!(frames(&mut conn), vec![rst(1, ErrorCode::ProtocolError)]);
-    assert!(matches!(&events(&mut conn)[..], [Event::Request { stream, .. }] if *stream == sid(3)));
+    // 431 and no handler; a request still open is also reset with NO_ERROR.
+    let out = frames(&mut conn);
+    assert_eq!(out.len(), 3, "{out:?}");
+    for (i, id) in [(0, 1), (1, 3)] {
+        let Frame::Headers(h) = &out[i] else {
+            panic!("{out:?}")
+        };
+        assert!(h.end_stream && h.stream_id == sid(id));
+        assert_eq!(
+            peer.decode(&h.fragment),
+            vec![(":status".to_string(), "431".to_string())]
+        );
+    }
+    assert_eq!(out[2], rst(3, ErrorCode::NoError));
+    assert!(matches!(&events(&mut conn)[..], [Event::Request { stream, .. }] if *stream == sid(5)));
+    assert_eq!(conn.stream_count(), 1);
 }
 
 #[test]
