@@ -398,3 +398,94 @@ fn at_the_stream_limit_a_new_stream_is_refused_rather_than_paused_on() {
     assert_eq!(events(&mut conn).len(), 2);
     assert!(peer.input.is_empty());
 }
+
+#[test]
+fn a_peer_opening_streams_without_end_gets_at_most_the_advertised_limit() {
+    // Issue 11's first failure: h2 advertised no limit and one connection opened 200,000
+    // streams. Here 3,000 requests get 1,024 handlers and 1,000 REFUSED_STREAMs, and a peer
+    // that goes on ignoring the limit runs out of the local-reset budget.
+    let (mut conn, mut peer, t0) = open_server(config());
+    let mut refused = 0;
+    let mut started = 0;
+    let mut last = Vec::new();
+    for id in (1..6_000).step_by(2) {
+        peer.request(id, "/a", false);
+        if id % 100 == 99 {
+            peer.send_to(&mut conn, t0);
+            assert!(peer.input.is_empty());
+            started += events(&mut conn)
+                .iter()
+                .filter(|e| matches!(e, Event::Request { .. }))
+                .count();
+            let out = frames(&mut conn);
+            refused += out
+                .iter()
+                .filter(|f| {
+                    matches!(
+                        f,
+                        Frame::RstStream {
+                            code: ErrorCode::RefusedStream,
+                            ..
+                        }
+                    )
+                })
+                .count();
+            last.extend(out.into_iter().filter(|f| matches!(f, Frame::GoAway(_))));
+        }
+    }
+    assert_eq!((started, refused), (1_024, 1_000));
+    assert_eq!(conn.stream_count(), 1_024, "the store never held more");
+    assert_eq!(
+        last,
+        vec![goaway(
+            4_049,
+            ErrorCode::EnhanceYourCalm,
+            "too_many_internal_resets"
+        )]
+    );
+}
+
+#[test]
+fn settings_flips_with_every_stream_blocked_cost_no_stream_walk() {
+    // Issue 11's second failure: with many streams open, SETTINGS flipping
+    // INITIAL_WINDOW_SIZE cost h2 a walk of every stream each. Here 1,024 streams have data
+    // blocked on a zero window; 10,000 flips between 0 and 1 re-queue them once.
+    let (mut conn, mut peer, t0) = open_server(config());
+    peer.settings(Settings {
+        initial_window_size: Some(0),
+        ..Settings::default()
+    });
+    for id in (1..2_048).step_by(2) {
+        peer.request(id, "/a", true);
+    }
+    peer.send_to(&mut conn, t0);
+    for event in events(&mut conn) {
+        if let Event::Request { stream, .. } = event {
+            conn.send_headers(stream, StatusCode::OK, &HeaderMap::new(), false)
+                .unwrap();
+            conn.send_data(stream, bytes::Bytes::from_static(b"blocked"), true)
+                .unwrap();
+        }
+    }
+    frames(&mut conn);
+    assert_eq!((conn.blocked.len(), conn.ready.len()), (1_024, 0));
+    for i in 0..10_000u32 {
+        peer.settings(Settings {
+            initial_window_size: Some(i % 2),
+            ..Settings::default()
+        });
+        // The peer reads now and then, so the ack throttle does not pause us.
+        if i % 50 == 49 {
+            peer.send_to(&mut conn, t0);
+            assert!(peer.input.is_empty());
+            // Acks only: the re-queued streams are not transmitted in this test.
+            let mut acks = conn.out.split();
+            conn.peer_triggered = 0;
+            assert_eq!(decode_all(&mut acks).len(), 50);
+        }
+        // Every stream was re-queued once, by the first raise; later raises find nothing
+        // blocked, so no flip walks the streams.
+        assert!(conn.blocked.len() + conn.ready.len() <= 1_024);
+    }
+    assert_eq!((conn.blocked.len(), conn.ready.len()), (0, 1_024));
+}
