@@ -9,6 +9,7 @@
 //! scheduling and the transmit batch) in [`send`], request and response header rules (RFC
 //! 9113 §8.2–8.3) in [`headers`], and the flood budgets and ping policy in [`limits`].
 
+mod bdp;
 mod commands;
 mod headers;
 pub(crate) mod limits;
@@ -36,6 +37,7 @@ use super::hpack::decoder::{Decoder as HpackDecoder, HeaderField};
 use super::hpack::encoder::{EncodeField, Encoder as HpackEncoder};
 use super::stream::{OpenError, Role, Streams};
 
+use self::bdp::Bdp;
 use self::limits::{Budgets, Limits, PingPolicy};
 
 /// The client connection preface (RFC 9113 §3.4), which a SETTINGS frame must follow.
@@ -77,6 +79,9 @@ pub(crate) struct Config {
     pub(crate) keepalive_interval: Option<Duration>,
     /// How long that PING may go unacknowledged before the connection is closed.
     pub(crate) keepalive_timeout: Duration,
+    /// BDP estimation (grpc-go's): the receive windows grow to the measured bandwidth-delay
+    /// product, up to this many bytes (grpc-go: 16 MiB). `None` keeps the windows static.
+    pub(crate) bdp_limit: Option<u32>,
     /// About how many bytes one [`Connection::poll_transmit`] hands out at most (control
     /// frames and header blocks always go whole; DATA stops once the batch is this large).
     pub(crate) max_batch_bytes: usize,
@@ -98,6 +103,7 @@ impl Default for Config {
             shutdown_ping_timeout: Duration::from_secs(5),
             keepalive_interval: Some(Duration::from_secs(2 * 60 * 60)),
             keepalive_timeout: Duration::from_secs(20),
+            bdp_limit: None,
             max_batch_bytes: 256 * 1024,
             limits: Limits::default(),
         }
@@ -295,8 +301,9 @@ pub(crate) struct Connection {
     blocked: Vec<StreamId>,
     block: Option<PartialBlock>,
     peer_max_frame_size: u32,
-    /// Our SETTINGS not yet acknowledged, and when the ack is due.
-    unacked_settings: Option<(Settings, Instant)>,
+    /// Our SETTINGS not yet acknowledged, oldest first, and when each ack is due.
+    unacked_settings: VecDeque<(Settings, Instant)>,
+    bdp: Option<Bdp>,
     /// Frames queued in answer to the peer (acks, resets) since the last `poll_transmit`.
     peer_triggered: usize,
     shutdown: Shutdown,
@@ -351,7 +358,10 @@ impl Connection {
             blocked: Vec::new(),
             block: None,
             peer_max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            unacked_settings: None,
+            unacked_settings: VecDeque::new(),
+            bdp: config
+                .bdp_limit
+                .map(|limit| Bdp::new(config.initial_stream_window, limit)),
             peer_triggered: 0,
             shutdown: Shutdown::None,
             budgets: Budgets::new(&config.limits, now),
@@ -381,7 +391,7 @@ impl Connection {
         let ack_deadline = now
             .checked_add(conn.config.settings_ack_timeout)
             .unwrap_or(now);
-        conn.unacked_settings = Some((settings, ack_deadline));
+        conn.unacked_settings.push_back((settings, ack_deadline));
         if let Some(increment) = conn
             .flow
             .set_connection_recv_window(conn.config.initial_connection_window)

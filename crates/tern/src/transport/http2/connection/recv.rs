@@ -11,9 +11,11 @@ use bytes::{Buf, BytesMut};
 
 use super::super::frame::{
     kind, ErrorCode, Frame, FrameHeader, GoAway, H2Error, Settings, StreamId, HEADER_LEN,
+    MAX_WINDOW_SIZE,
 };
 use super::super::hpack::encoder::EncodeField;
 use super::super::stream::{Recv, Role};
+use super::bdp::BDP_PING;
 use super::{
     encode, encode_block, headers, Connection, Event, PartialBlock, Phase, Sched, Shutdown,
     StreamData, KEEPALIVE_PING, PREFACE, SHUTDOWN_PING,
@@ -244,7 +246,7 @@ impl Connection {
             }
             Frame::Settings(settings) => self.on_settings(settings),
             Frame::SettingsAck => {
-                if let Some((settings, _)) = self.unacked_settings.take() {
+                if let Some((settings, _)) = self.unacked_settings.pop_front() {
                     if let Some(size) = settings.initial_window_size {
                         self.flow.set_local_initial_window(size);
                     }
@@ -259,6 +261,10 @@ impl Connection {
                     }
                 } else if payload == KEEPALIVE_PING {
                     self.keepalive_deadline = None;
+                } else if payload == BDP_PING {
+                    if let Some(window) = self.bdp.as_mut().and_then(|bdp| bdp.on_ack(now)) {
+                        self.grow_windows(window, now);
+                    }
                 } else {
                     self.events.push_back(Event::PingAck { payload });
                 }
@@ -302,6 +308,30 @@ impl Connection {
                     }
                 }
                 Ok(())
+            }
+        }
+    }
+
+    /// The BDP estimate grew to `window`: the connection window opens to it at once and the
+    /// streams' with a new SETTINGS_INITIAL_WINDOW_SIZE (applied at its ack).
+    fn grow_windows(&mut self, window: u32, now: Instant) {
+        let window = window.min(MAX_WINDOW_SIZE);
+        if window > self.config.initial_stream_window {
+            self.config.initial_stream_window = window;
+            let settings = Settings {
+                initial_window_size: Some(window),
+                ..Settings::default()
+            };
+            encode::settings(&mut self.out, &settings);
+            let deadline = now
+                .checked_add(self.config.settings_ack_timeout)
+                .unwrap_or(now);
+            self.unacked_settings.push_back((settings, deadline));
+        }
+        if window > self.config.initial_connection_window {
+            self.config.initial_connection_window = window;
+            if let Some(increment) = self.flow.set_connection_recv_window(window) {
+                encode::window_update(&mut self.out, StreamId::CONNECTION, increment);
             }
         }
     }
@@ -383,6 +413,13 @@ impl Connection {
         let id = data.stream_id;
         // Every DATA counts against the connection window, whatever its stream (§6.9).
         self.flow.recv_connection_data(data.flow_len)?;
+        if self
+            .bdp
+            .as_mut()
+            .is_some_and(|bdp| bdp.on_data(data.flow_len, now))
+        {
+            encode::ping(&mut self.out, BDP_PING, false);
+        }
         if !data.end_stream
             && data.data.len() < self.config.limits.tiny_data_len
             && !self.budgets.tiny_data.take(now)

@@ -17,7 +17,11 @@ impl Connection {
             self.fail(ErrorCode::ProtocolError, "connection preface timed out");
             return;
         }
-        if self.unacked_settings.is_some_and(|(_, d)| now >= d) {
+        if self
+            .unacked_settings
+            .front()
+            .is_some_and(|(_, d)| now >= *d)
+        {
             self.fail(
                 ErrorCode::SettingsTimeout,
                 "SETTINGS not acknowledged in time",
@@ -63,7 +67,7 @@ impl Connection {
         let handshake = self
             .handshake_deadline
             .filter(|_| self.phase != Phase::Open);
-        let settings = self.unacked_settings.map(|(_, d)| d);
+        let settings = self.unacked_settings.front().map(|(_, d)| *d);
         let block = self.block.as_ref().map(|b| b.deadline);
         let shutdown = match self.shutdown {
             Shutdown::Draining { deadline } => Some(deadline),

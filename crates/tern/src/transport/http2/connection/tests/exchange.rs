@@ -912,3 +912,76 @@ fn keepalive_pings_after_silence_and_closes_without_an_ack() {
     );
     assert!(conn.is_closed());
 }
+
+#[test]
+fn bdp_estimation_grows_the_windows_to_the_measured_product() {
+    use std::time::Duration;
+    let mut cfg = config();
+    cfg.bdp_limit = Some(16 << 20);
+    let (mut conn, mut peer, t0) = open_server(cfg);
+    let bdp_ping = |ack| Frame::Ping {
+        ack,
+        payload: *b"tern-bdp",
+    };
+    peer.request(1, "/upload", false);
+    // The first DATA of a cycle sends the PING; 60,000 bytes arrive before its ack.
+    peer.data(1, &[0; 15_000], false);
+    peer.data(1, &[0; 15_000], false);
+    peer.send_to(&mut conn, t0);
+    events(&mut conn);
+    assert_eq!(
+        frames(&mut conn),
+        vec![
+            bdp_ping(false),
+            Frame::WindowUpdate {
+                stream_id: sid(0),
+                increment: 30_000
+            }
+        ]
+    );
+    peer.data(1, &[0; 15_000], false);
+    peer.data(1, &[0; 15_000], false);
+    peer.send_to(&mut conn, t0 + Duration::from_millis(5));
+    assert_eq!(events(&mut conn).len(), 2);
+    assert_eq!(
+        frames(&mut conn).len(),
+        1,
+        "a connection WINDOW_UPDATE, no new PING"
+    );
+    // Ack after 10 ms: 60,000 ≥ 2/3 of 65,535, so the estimate becomes 120,000.
+    encode::ping(&mut peer.input, *b"tern-bdp", true);
+    peer.send_to(&mut conn, t0 + Duration::from_millis(10));
+    assert!(events(&mut conn).is_empty(), "our BDP ack is no event");
+    assert_eq!(
+        frames(&mut conn),
+        vec![
+            Frame::Settings(Settings {
+                initial_window_size: Some(120_000),
+                ..Settings::default()
+            }),
+            Frame::WindowUpdate {
+                stream_id: sid(0),
+                increment: 120_000 - 65_535
+            }
+        ]
+    );
+    assert_eq!(
+        conn.next_timeout(),
+        Some(t0 + Duration::from_millis(10) + secs(10))
+    );
+    // At the ack the stream windows move: stream 1 has 120,000 - 60,000 unreleased left.
+    encode::settings_ack(&mut peer.input);
+    peer.send_to(&mut conn, t0 + Duration::from_millis(11));
+    let window = conn
+        .streams
+        .get(sid(1))
+        .map(|s| conn.flow.stream_recv_window(&s.flow));
+    assert_eq!(window, Some(60_000));
+    // A small sample does not shrink or grow anything.
+    peer.data(1, &[0; 1_000], false);
+    peer.send_to(&mut conn, t0 + Duration::from_millis(20));
+    assert_eq!(frames(&mut conn), vec![bdp_ping(false)]);
+    encode::ping(&mut peer.input, *b"tern-bdp", true);
+    peer.send_to(&mut conn, t0 + Duration::from_millis(30));
+    assert!(frames(&mut conn).is_empty());
+}

@@ -99,7 +99,11 @@ fn run_case(seed: u64) -> (usize, bool) {
     let mut rng = Rng::new(seed);
     let t0 = Instant::now();
     let mut now = t0;
-    let mut conn = Connection::server(config(), t0);
+    let mut cfg = config();
+    if seed % 2 == 1 {
+        cfg.bdp_limit = Some(16 << 20);
+    }
+    let mut conn = Connection::server(cfg, t0);
     let mut peer = Peer::new();
     let mut input = BytesMut::new();
     peer.handshake();
