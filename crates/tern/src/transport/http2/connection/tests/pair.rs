@@ -209,3 +209,66 @@ fn a_server_goaway_refuses_the_clients_later_streams() {
     );
     assert_eq!(client.stream_count(), 0);
 }
+
+/// A client past the handshake with a scripted server.
+fn open_client() -> (Connection, Peer, Instant) {
+    let t0 = Instant::now();
+    let mut client = Connection::client(config(), t0);
+    let mut wire = BytesMut::new();
+    let mut chunks = Vec::new();
+    client.poll_transmit(&mut chunks);
+    for chunk in &chunks {
+        wire.extend_from_slice(chunk);
+    }
+    assert!(wire.starts_with(PREFACE));
+    let mut peer = Peer::new();
+    peer.settings(Default::default());
+    super::super::super::frame::encode::settings_ack(&mut peer.input);
+    peer.send_to(&mut client, t0);
+    assert_eq!(
+        frames(&mut client),
+        vec![super::super::super::frame::Frame::SettingsAck]
+    );
+    (client, peer, t0)
+}
+
+#[test]
+fn a_client_checks_the_response_head_and_the_servers_settings() {
+    let (mut client, mut peer, t0) = open_client();
+    let open = |client: &mut Connection| {
+        client
+            .open_stream(&Method::GET, "http", "x", "/", &HeaderMap::new(), true)
+            .unwrap()
+    };
+    let (a, b, c) = (open(&mut client), open(&mut client), open(&mut client));
+    frames(&mut client);
+    // No :status; DATA before any head; a good Trailers-Only answer.
+    peer.headers(a.get(), &[("content-type", "text/plain")], false);
+    peer.data(b.get(), b"early", true);
+    peer.headers(c.get(), &[(":status", "200"), ("grpc-status", "0")], true);
+    peer.send_to(&mut client, t0);
+    assert_eq!(
+        frames(&mut client),
+        vec![
+            rst(1, ErrorCode::ProtocolError),
+            rst(3, ErrorCode::ProtocolError)
+        ]
+    );
+    let evs = events(&mut client);
+    assert_eq!(evs.len(), 3, "{evs:?}");
+    assert!(matches!(&evs[2], Event::Response { stream, end_stream: true, .. } if *stream == c));
+    // A server may not enable push (§6.5.2).
+    peer.settings(super::super::super::frame::Settings {
+        enable_push: Some(true),
+        ..Default::default()
+    });
+    peer.send_to(&mut client, t0);
+    assert_eq!(
+        frames(&mut client),
+        vec![goaway(
+            0,
+            ErrorCode::ProtocolError,
+            "SETTINGS_ENABLE_PUSH=1 from a server"
+        )]
+    );
+}
