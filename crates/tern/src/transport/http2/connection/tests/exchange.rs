@@ -985,3 +985,53 @@ fn bdp_estimation_grows_the_windows_to_the_measured_product() {
     peer.send_to(&mut conn, t0 + Duration::from_millis(30));
     assert!(frames(&mut conn).is_empty());
 }
+
+#[test]
+fn a_batch_is_capped_and_large_payloads_are_not_copied() {
+    let mut cfg = config();
+    cfg.max_batch_bytes = 40_000;
+    let (mut conn, mut peer, t0) = open_server(cfg);
+    peer.settings(Settings {
+        initial_window_size: Some(1 << 20),
+        ..Settings::default()
+    });
+    encode::window_update(&mut peer.input, sid(0), 1 << 20);
+    for id in [1, 3, 5] {
+        peer.request(id, "/a", true);
+    }
+    peer.send_to(&mut conn, t0);
+    events(&mut conn);
+    frames(&mut conn);
+    let payload = Bytes::from(vec![9u8; 100_000]);
+    for id in [1, 3, 5] {
+        conn.send_headers(sid(id), StatusCode::OK, &HeaderMap::new(), false)
+            .unwrap();
+        conn.send_data(sid(id), payload.clone(), true).unwrap();
+    }
+    let mut batches = Vec::new();
+    while conn.wants_transmit() {
+        let mut chunks = Vec::new();
+        conn.poll_transmit(&mut chunks);
+        // Every 16 KiB slice is a view of the caller's allocation.
+        let range = payload.as_ptr() as usize..payload.as_ptr() as usize + payload.len();
+        let shared = chunks
+            .iter()
+            .filter(|c| range.contains(&(c.as_ptr() as usize)))
+            .count();
+        let mut bytes: BytesMut = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let data: usize = decode_all(&mut bytes)
+            .iter()
+            .map(|f| match f {
+                Frame::Data(d) => d.data.len(),
+                _ => 0,
+            })
+            .sum();
+        batches.push((data, shared));
+    }
+    // 40,000 bytes a batch: three 16 KiB slices (the third passes the cap), then the rest.
+    assert_eq!(batches.len(), 7, "{batches:?}");
+    assert!(batches.iter().all(|(data, _)| *data <= 3 * 16_384));
+    assert_eq!(batches.iter().map(|(d, _)| d).sum::<usize>(), 300_000);
+    assert_eq!(batches[0], (3 * 16_384, 3));
+    assert_eq!(conn.stream_count(), 0);
+}
