@@ -1035,3 +1035,35 @@ fn a_batch_is_capped_and_large_payloads_are_not_copied() {
     assert_eq!(batches[0], (3 * 16_384, 3));
     assert_eq!(conn.stream_count(), 0);
 }
+
+#[test]
+fn blocks_of_streams_ignored_after_our_goaway_still_go_through_hpack() {
+    let (mut conn, mut peer, t0) = open_server(config());
+    peer.request(1, "/a", false);
+    peer.send_to(&mut conn, t0);
+    events(&mut conn);
+    conn.go_away(ErrorCode::NoError, t0);
+    encode::ping(&mut peer.input, *b"tern-gwy", true);
+    peer.send_to(&mut conn, t0);
+    assert_eq!(
+        frames(&mut conn).last(),
+        Some(&goaway(1, ErrorCode::NoError, ""))
+    );
+    // Stream 3 came too late and is ignored, but its block puts "user-agent: late" in the
+    // table, and stream 1's trailers refer to it by index.
+    let mut fields = grpc_request("/b");
+    fields.push(("user-agent", "late"));
+    peer.headers(3, &fields, true);
+    peer.headers(1, &[("user-agent", "late")], true);
+    peer.send_to(&mut conn, t0);
+    let mut expected = HeaderMap::new();
+    expected.insert("user-agent", HeaderValue::from_static("late"));
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Trailers {
+            stream: sid(1),
+            headers: expected
+        }]
+    );
+    assert!(frames(&mut conn).is_empty());
+}
