@@ -1,7 +1,8 @@
 //! Random frame sequences against a server connection whose application answers every
 //! request: no panic, and the memory the connection holds stays bounded, whatever arrives and
 //! however it is cut into reads. The generator is xorshift so a failing seed reproduces;
-//! `TERN_CONN_CASES` sets how many sequences run (2,000 by default).
+//! `TERN_CONN_CASES` sets how many sequences run (2,000 by default); `TERN_CONN_DEBUG` prints
+//! why each closed connection closed (to tune the generator).
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
