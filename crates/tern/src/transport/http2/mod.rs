@@ -2,8 +2,10 @@
 //! and bytes come out, and nothing here owns a socket, a runtime or a clock. It is being built to
 //! replace the `h2` crate behind the `transport` boundary (issue 11); this module holds its
 //! parts as they land: header compression ([`hpack`]), the frame codec ([`frame`]), flow-control
-//! windows ([`flow`]) and stream states ([`stream`]).
+//! windows ([`flow`]), stream states ([`stream`]) and the sans-IO connection that wires them
+//! ([`connection`]).
 
+pub(crate) mod connection;
 pub(crate) mod flow;
 pub(crate) mod frame;
 pub(crate) mod hpack;
