@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Tls,
     /// Reading or writing the socket failed.
     Io,
+    /// A configuration (a service config, say) is not valid.
+    InvalidConfig,
 }
 
 /// A transport-level failure.

@@ -27,7 +27,7 @@ pub struct Request<T> {
     shutdown: Option<ShutdownSignal>,
     credentials: Option<Credentials>,
     extensions: http::Extensions,
-    wait_for_ready: bool,
+    wait_for_ready: Option<bool>,
 }
 
 /// The other end of a call's connection, as the server sees it.
@@ -47,7 +47,7 @@ pub(crate) struct Outgoing<T> {
     pub(crate) credentials: Option<Credentials>,
     /// For the channel's interceptors (a trace context to continue, say).
     pub(crate) extensions: http::Extensions,
-    pub(crate) wait_for_ready: bool,
+    pub(crate) wait_for_ready: Option<bool>,
 }
 
 /// A message's compression settings: for outgoing messages, the encoding and the per-message
@@ -72,7 +72,7 @@ impl<T> Request<T> {
             shutdown: None,
             credentials: None,
             extensions: http::Extensions::new(),
-            wait_for_ready: false,
+            wait_for_ready: None,
         }
     }
 
@@ -216,7 +216,7 @@ impl<T> Request<T> {
             shutdown: None,
             credentials: None,
             extensions: http::Extensions::new(),
-            wait_for_ready: false,
+            wait_for_ready: None,
         }
     }
 
@@ -240,13 +240,16 @@ impl<T> Request<T> {
     /// rather than fail at once with UNAVAILABLE while the channel is in TRANSIENT_FAILURE
     /// (gRPC's wait-for-ready; off by default). A call always waits while the channel is
     /// CONNECTING or IDLE.
+    ///
+    /// Setting it, to either value, takes the place of what the channel's service config says.
     pub fn set_wait_for_ready(&mut self, wait: bool) {
-        self.wait_for_ready = wait;
+        self.wait_for_ready = Some(wait);
     }
 
-    /// On the client: whether the call waits for the channel to be READY.
+    /// On the client: whether the call waits for the channel to be READY (as far as the call
+    /// itself says; the service config may say so too).
     pub fn wait_for_ready(&self) -> bool {
-        self.wait_for_ready
+        self.wait_for_ready.unwrap_or(false)
     }
 
     pub(crate) fn into_outgoing(self) -> Outgoing<T> {

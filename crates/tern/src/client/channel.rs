@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use super::backoff::BackoffConfig;
 use super::balancer::{Balancer, Command, ConnectivityState, LoadBalancing, Snapshot, Source};
 use super::resolver::{DnsResolver, Resolver};
+use super::service_config::ServiceConfig;
 use super::subchannel::{Dialer, Endpoint, ReadyConn};
 use super::target::{self, Target};
 use crate::credentials::Credentials;
@@ -58,6 +59,7 @@ struct Inner {
     authority: Authority,
     credentials: Option<Credentials>,
     interceptors: ClientChain,
+    service_config: Option<Arc<ServiceConfig>>,
     /// What calls pick from, published by the balancer.
     snapshot: watch::Receiver<Snapshot>,
     commands: mpsc::UnboundedSender<Command>,
@@ -100,9 +102,25 @@ pub struct ChannelBuilder {
     policy: LoadBalancing,
     min_resolution_interval: Duration,
     interceptors: ClientChain,
+    service_config: Option<Arc<ServiceConfig>>,
 }
 
 impl ChannelBuilder {
+    /// Gives the channel a service config (gRFC A2's JSON: per-method timeouts, wait-for-ready,
+    /// message size limits, retry and hedging policies, the load-balancing policy), used as the
+    /// default a resolver's config would replace. Its load-balancing policy, if it names one,
+    /// replaces the channel's; a later [`load_balancing`](Self::load_balancing) wins over it.
+    /// An invalid config is an error that names the field at fault.
+    pub fn default_service_config(mut self, json: &str) -> Result<ChannelBuilder, Error> {
+        let config = ServiceConfig::from_json(json)
+            .map_err(|e| Error::new(ErrorKind::InvalidConfig, "service config", e))?;
+        if let Some(policy) = config.load_balancing {
+            self.policy = policy;
+        }
+        self.service_config = Some(Arc::new(config));
+        Ok(self)
+    }
+
     /// Adds an interceptor, run on every call made on the channel before it is sent, after
     /// those added before it: see [`interceptor`](crate::interceptor).
     pub fn intercept(mut self, interceptor: impl ClientInterceptor) -> ChannelBuilder {
@@ -276,6 +294,7 @@ impl ChannelBuilder {
                 authority: self.authority,
                 credentials: self.credentials,
                 interceptors: self.interceptors,
+                service_config: self.service_config,
                 snapshot,
                 commands,
                 balancer: Mutex::new(Some(balancer)),
@@ -373,6 +392,7 @@ impl Channel {
             policy: LoadBalancing::default(),
             min_resolution_interval: Duration::from_secs(30),
             interceptors: ClientChain::default(),
+            service_config: None,
         })
     }
 
@@ -427,6 +447,11 @@ impl Channel {
 
     pub(crate) fn is_secure(&self) -> bool {
         self.inner.scheme == Scheme::HTTPS
+    }
+
+    /// The service config the channel was given, if any.
+    pub fn service_config(&self) -> Option<&ServiceConfig> {
+        self.inner.service_config.as_deref()
     }
 
     /// The target this channel was made for, as given.

@@ -8,6 +8,7 @@ mod backoff;
 mod balancer;
 mod channel;
 mod resolver;
+pub mod service_config;
 mod subchannel;
 pub mod target;
 
@@ -28,6 +29,7 @@ pub use backoff::BackoffConfig;
 pub use balancer::{ConnectivityState, LoadBalancing};
 pub use channel::{Channel, ChannelBuilder};
 pub use resolver::{Address, DnsResolver, ResolveError, ResolveFuture, Resolver, StaticResolver};
+pub use service_config::{MethodConfig, ServiceConfig, ServiceConfigError};
 
 use crate::codec::Codec;
 use crate::credentials::{CallInfo, Credentials};
@@ -94,9 +96,9 @@ impl Client {
         self
     }
 
-    fn sender(&self, compression: Compression) -> SendMessages {
+    fn sender(&self, compression: Compression, limit: usize) -> SendMessages {
         SendMessages {
-            limit: self.max_encoding_message_size,
+            limit,
             compression: compression.send.or(self.send_compression),
             switch: compression.switch,
         }
@@ -123,6 +125,42 @@ impl Client {
             credentials.apply(info.clone(), &mut metadata).await?;
         }
         Ok(metadata)
+    }
+
+    /// What the channel's service config says for this call, merged with the client's and the
+    /// call's own settings: the shorter timeout, the smaller limits, and the call's own
+    /// wait-for-ready if it set one.
+    fn settings(
+        &self,
+        path: &PathAndQuery,
+        timeout: &mut Option<Duration>,
+        wait_for_ready: Option<bool>,
+    ) -> CallSettings {
+        let mut settings = CallSettings {
+            wait_for_ready: wait_for_ready.unwrap_or(false),
+            send_limit: self.max_encoding_message_size,
+            receive_limit: self.max_decoding_message_size,
+        };
+        let Some(config) = self
+            .channel
+            .service_config()
+            .and_then(|c| c.for_path(path.path()))
+        else {
+            return settings;
+        };
+        if let Some(max) = config.timeout {
+            *timeout = Some(timeout.map_or(max, |t| t.min(max)));
+        }
+        if wait_for_ready.is_none() {
+            settings.wait_for_ready = config.wait_for_ready.unwrap_or(false);
+        }
+        if let Some(max) = config.max_request_message_bytes {
+            settings.send_limit = settings.send_limit.min(max);
+        }
+        if let Some(max) = config.max_response_message_bytes {
+            settings.receive_limit = settings.receive_limit.min(max);
+        }
+        settings
     }
 
     /// Runs the channel's interceptors on the start of a call; their observers, or `None` when
@@ -208,7 +246,8 @@ impl Client {
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
             .await?;
         let observers = observers.as_deref();
-        let sender = self.sender(compression);
+        let settings = self.settings(&path, &mut timeout, wait_for_ready);
+        let sender = self.sender(compression, settings.send_limit);
         let body = match sender.encode(&codec, &message) {
             Ok(body) => body,
             Err(status) => return Err(finish_failed(observers, status)),
@@ -221,10 +260,17 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, _) = self
-                .send_replayable(&path, &metadata, deadline, &sender, body, wait_for_ready)
+                .send_replayable(
+                    &path,
+                    &metadata,
+                    deadline,
+                    &sender,
+                    body,
+                    settings.wait_for_ready,
+                )
                 .await?;
             read_unary(
-                check_head(head, recv, self.max_decoding_message_size)?,
+                check_head(head, recv, settings.receive_limit)?,
                 &codec,
                 observers,
             )
@@ -283,7 +329,8 @@ impl Client {
         let observers = self
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
             .await?;
-        let sender = self.sender(compression);
+        let settings = self.settings(&path, &mut timeout, wait_for_ready);
+        let sender = self.sender(compression, settings.send_limit);
         let body = match sender.encode(&codec, &message) {
             Ok(body) => body,
             Err(status) => return Err(finish_failed(observers.as_deref(), status)),
@@ -296,9 +343,16 @@ impl Client {
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let (head, recv, send) = self
-                .send_replayable(&path, &metadata, deadline, &sender, body, wait_for_ready)
+                .send_replayable(
+                    &path,
+                    &metadata,
+                    deadline,
+                    &sender,
+                    body,
+                    settings.wait_for_ready,
+                )
                 .await?;
-            let head = check_head(head, recv, self.max_decoding_message_size)?;
+            let head = check_head(head, recv, settings.receive_limit)?;
             Ok(self.stream(
                 head,
                 &codec,
@@ -334,16 +388,17 @@ impl Client {
         let observers = self
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
             .await?;
-        let sender = self.sender(compression);
+        let settings = self.settings(&path, &mut timeout, wait_for_ready);
+        let sender = self.sender(compression, settings.send_limit);
         let deadline = timeout.map(|t| Instant::now() + t);
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let head = self.head(&path, &metadata, deadline, &sender);
-            let (pending, send) = self.channel.start(head, wait_for_ready).await?;
+            let (pending, send) = self.channel.start(head, settings.wait_for_ready).await?;
             let _guard = spawn_sender(send, messages, codec.clone(), sender, observers.clone());
             let (head, recv) = pending.head().await?;
             read_unary(
-                check_head(head, recv, self.max_decoding_message_size)?,
+                check_head(head, recv, settings.receive_limit)?,
                 &codec,
                 observers.as_deref(),
             )
@@ -379,19 +434,20 @@ impl Client {
         let observers = self
             .intercept(&path, &mut metadata, &mut timeout, &extensions)
             .await?;
-        let sender = self.sender(compression);
+        let settings = self.settings(&path, &mut timeout, wait_for_ready);
+        let sender = self.sender(compression, settings.send_limit);
         let deadline = timeout.map(|t| Instant::now() + t);
         // Returns as soon as the stream is open: a server may hold its response headers until
         // it has a first request to answer, and the caller may be waiting to send it.
         let (pending, send) = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
             let head = self.head(&path, &metadata, deadline, &sender);
-            self.channel.start(head, wait_for_ready).await
+            self.channel.start(head, settings.wait_for_ready).await
         })
         .await
         .map_err(|status| finish_failed(observers.as_deref(), status))?;
         let guard = spawn_sender(send, messages, codec.clone(), sender, observers.clone());
-        let limit = self.max_decoding_message_size;
+        let limit = settings.receive_limit;
         let stream = Streaming::awaiting_head(pending, limit, stream_decoder(&codec))
             .with_canceller(Canceller::Guard(guard))
             .with_deadline(deadline.map(Into::into))
@@ -659,4 +715,11 @@ fn finish_unary<T>(
         }
         Err(status) => Err(finish_failed(Some(observers), status)),
     }
+}
+
+/// One call's settings, from the client, the call and the channel's service config.
+struct CallSettings {
+    wait_for_ready: bool,
+    send_limit: usize,
+    receive_limit: usize,
 }
