@@ -118,10 +118,10 @@ impl Backoff {
 
 /// xorshift64: a tiny, deterministic random source for jitter (no `rand` dependency).
 #[derive(Debug)]
-struct XorShift(u64);
+pub(crate) struct XorShift(u64);
 
 impl XorShift {
-    fn new(seed: u64) -> XorShift {
+    pub(crate) fn new(seed: u64) -> XorShift {
         // Zero is xorshift's one fixed point.
         XorShift(if seed == 0 {
             0x9E37_79B9_7F4A_7C15
@@ -139,8 +139,17 @@ impl XorShift {
         x
     }
 
+    /// Seeded from the process's random hasher keys.
+    pub(crate) fn random() -> XorShift {
+        XorShift::new(
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish(),
+        )
+    }
+
     /// Uniform in [-1, 1).
-    fn uniform(&mut self) -> f64 {
+    pub(crate) fn uniform(&mut self) -> f64 {
         let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
         unit * 2.0 - 1.0
     }

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use super::backoff::BackoffConfig;
 use super::balancer::{Balancer, Command, ConnectivityState, LoadBalancing, Snapshot, Source};
 use super::resolver::{DnsResolver, Resolver};
+use super::retry::Throttle;
 use super::service_config::ServiceConfig;
 use super::subchannel::{Dialer, Endpoint, ReadyConn};
 use super::target::{self, Target};
@@ -60,6 +61,8 @@ struct Inner {
     credentials: Option<Credentials>,
     interceptors: ClientChain,
     service_config: Option<Arc<ServiceConfig>>,
+    /// The service config's retry throttle, shared by every call on the channel.
+    throttle: Option<Throttle>,
     /// What calls pick from, published by the balancer.
     snapshot: watch::Receiver<Snapshot>,
     commands: mpsc::UnboundedSender<Command>,
@@ -294,6 +297,11 @@ impl ChannelBuilder {
                 authority: self.authority,
                 credentials: self.credentials,
                 interceptors: self.interceptors,
+                throttle: self
+                    .service_config
+                    .as_ref()
+                    .and_then(|c| c.retry_throttling.as_ref())
+                    .map(Throttle::new),
                 service_config: self.service_config,
                 snapshot,
                 commands,
@@ -447,6 +455,10 @@ impl Channel {
 
     pub(crate) fn is_secure(&self) -> bool {
         self.inner.scheme == Scheme::HTTPS
+    }
+
+    pub(crate) fn retry_throttle(&self) -> Option<&Throttle> {
+        self.inner.throttle.as_ref()
     }
 
     /// The service config the channel was given, if any.

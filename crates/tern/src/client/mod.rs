@@ -8,6 +8,7 @@ mod backoff;
 mod balancer;
 mod channel;
 mod resolver;
+mod retry;
 pub mod service_config;
 mod subchannel;
 pub mod target;
@@ -135,11 +136,12 @@ impl Client {
         path: &PathAndQuery,
         timeout: &mut Option<Duration>,
         wait_for_ready: Option<bool>,
-    ) -> CallSettings {
+    ) -> CallSettings<'_> {
         let mut settings = CallSettings {
             wait_for_ready: wait_for_ready.unwrap_or(false),
             send_limit: self.max_encoding_message_size,
             receive_limit: self.max_decoding_message_size,
+            retry: None,
         };
         let Some(config) = self
             .channel
@@ -159,6 +161,9 @@ impl Client {
         }
         if let Some(max) = config.max_response_message_bytes {
             settings.receive_limit = settings.receive_limit.min(max);
+        }
+        if let Some(service_config::CallPolicy::Retry(policy)) = &config.policy {
+            settings.retry = Some(policy);
         }
         settings
     }
@@ -259,25 +264,85 @@ impl Client {
         let deadline = timeout.map(|t| Instant::now() + t);
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
-            let (head, recv, _) = self
-                .send_replayable(
-                    &path,
-                    &metadata,
-                    deadline,
-                    &sender,
-                    body,
-                    settings.wait_for_ready,
-                )
+            let (head, _) = self
+                .start_replayable(&path, &metadata, deadline, &sender, body, &settings)
                 .await?;
-            read_unary(
-                check_head(head, recv, settings.receive_limit)?,
-                &codec,
-                observers,
-            )
-            .await
+            read_unary(head, &codec, observers).await
         })
         .await;
         finish_unary(observers, result)
+    }
+
+    /// Sends a call whose whole request is in `body` and checks its response head, retrying as
+    /// the method's retry policy says (gRFC A6): a failure before response headers, with a code
+    /// the policy names, is sent again after the policy's backoff (or the server's pushback),
+    /// up to its attempts, while the channel's throttle allows, within the call's deadline.
+    async fn start_replayable(
+        &self,
+        path: &PathAndQuery,
+        metadata: &Metadata,
+        deadline: Option<Instant>,
+        sender: &SendMessages,
+        body: Bytes,
+        settings: &CallSettings<'_>,
+    ) -> Result<(ResponseHead, SendBody), Status> {
+        let attempt = |previous: u32| {
+            let body = body.clone();
+            async move {
+                // A retry says how many attempts came before it (gRFC A6).
+                let with_count;
+                let metadata = if previous == 0 {
+                    metadata
+                } else {
+                    let mut counted = metadata.clone();
+                    counted.insert("grpc-previous-rpc-attempts", &previous.to_string())?;
+                    with_count = counted;
+                    &with_count
+                };
+                let (head, recv, send) = self
+                    .send_replayable(path, metadata, deadline, sender, body, settings)
+                    .await?;
+                Ok((check_head(head, recv, settings.receive_limit)?, send))
+            }
+        };
+        let Some(policy) = settings.retry else {
+            return attempt(0).await;
+        };
+        let throttle = self.channel.retry_throttle();
+        let mut backoff = retry::RetryBackoff::new(policy);
+        let mut previous = 0;
+        loop {
+            let status = match attempt(previous).await {
+                Ok(committed) => {
+                    if let Some(throttle) = throttle {
+                        throttle.succeeded();
+                    }
+                    return Ok(committed);
+                }
+                Err(status) => status,
+            };
+            if !policy.retryable_status_codes.contains(&status.code()) {
+                if let Some(throttle) = throttle {
+                    throttle.succeeded();
+                }
+                return Err(status);
+            }
+            let allowed = throttle.is_none_or(|t| t.failed());
+            let wait = match retry::pushback(&status) {
+                retry::Pushback::Stop => return Err(status),
+                retry::Pushback::After(wait) => {
+                    backoff.reset(policy);
+                    wait
+                }
+                retry::Pushback::None => backoff.wait(policy),
+            };
+            if !allowed || previous + 1 >= policy.max_attempts {
+                return Err(status);
+            }
+            tracing::debug!(%status, attempt = previous + 1, ?wait, "retrying");
+            tokio::time::sleep(wait).await;
+            previous += 1;
+        }
     }
 
     /// Sends a call whose whole request is in `body`, and waits for the response head. A stream
@@ -291,8 +356,9 @@ impl Client {
         deadline: Option<Instant>,
         sender: &SendMessages,
         body: Bytes,
-        wait_for_ready: bool,
+        settings: &CallSettings<'_>,
     ) -> Result<(http::response::Parts, RecvBody, SendBody), Status> {
+        let wait_for_ready = settings.wait_for_ready;
         const MAX_ATTEMPTS: u32 = 5;
         let mut attempt = 1;
         loop {
@@ -342,17 +408,9 @@ impl Client {
         let deadline = timeout.map(|t| Instant::now() + t);
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
-            let (head, recv, send) = self
-                .send_replayable(
-                    &path,
-                    &metadata,
-                    deadline,
-                    &sender,
-                    body,
-                    settings.wait_for_ready,
-                )
+            let (head, send) = self
+                .start_replayable(&path, &metadata, deadline, &sender, body, &settings)
                 .await?;
-            let head = check_head(head, recv, settings.receive_limit)?;
             Ok(self.stream(
                 head,
                 &codec,
@@ -718,8 +776,10 @@ fn finish_unary<T>(
 }
 
 /// One call's settings, from the client, the call and the channel's service config.
-struct CallSettings {
+struct CallSettings<'a> {
     wait_for_ready: bool,
     send_limit: usize,
     receive_limit: usize,
+    /// The method's retry policy (unary and server-streaming calls).
+    retry: Option<&'a service_config::RetryPolicy>,
 }

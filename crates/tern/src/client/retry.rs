@@ -1,0 +1,179 @@
+//! Retries as gRFC A6 has them, for calls whose whole request is one encoded message (unary and
+//! server streaming), sent again from the same shared bytes: the backoff between attempts, the
+//! server's pushback (`grpc-retry-pushback-ms`), and the channel-wide throttle that stops
+//! retries while failures outweigh successes.
+//!
+//! A call is committed — never retried — once response headers arrive; what can be retried is
+//! a failure before that: a Trailers-Only status, or a stream that never got an answer.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::backoff::XorShift;
+use super::service_config::{RetryPolicy, RetryThrottling};
+use crate::status::Status;
+
+/// The delays between one call's attempts.
+#[derive(Debug)]
+pub(crate) struct RetryBackoff {
+    next: Duration,
+    rng: XorShift,
+}
+
+impl RetryBackoff {
+    pub(crate) fn new(policy: &RetryPolicy) -> RetryBackoff {
+        RetryBackoff {
+            next: policy.initial_backoff,
+            rng: XorShift::random(),
+        }
+    }
+
+    /// The wait before the next attempt: the current backoff, jittered by ±20 % (A6, as
+    /// grpc-go draws it), then grown by the multiplier up to the maximum.
+    pub(crate) fn wait(&mut self, policy: &RetryPolicy) -> Duration {
+        let base = self.next.min(policy.max_backoff);
+        let factor = 1.0 + 0.2 * self.rng.uniform();
+        self.next = base
+            .mul_f64(policy.backoff_multiplier)
+            .min(policy.max_backoff);
+        base.mul_f64(factor)
+    }
+
+    /// After a pushback, the backoff starts over (A6).
+    pub(crate) fn reset(&mut self, policy: &RetryPolicy) {
+        self.next = policy.initial_backoff;
+    }
+}
+
+/// What the server said about retrying, in `grpc-retry-pushback-ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushback {
+    /// Nothing: the policy's backoff applies.
+    None,
+    /// Retry after exactly this long.
+    After(Duration),
+    /// Do not retry (a negative or unreadable value).
+    Stop,
+}
+
+pub(crate) fn pushback(status: &Status) -> Pushback {
+    match status.metadata().get("grpc-retry-pushback-ms") {
+        None => Pushback::None,
+        Some(value) => match value.trim().parse::<i32>() {
+            Ok(ms) if ms >= 0 => Pushback::After(Duration::from_millis(ms as u64)),
+            _ => Pushback::Stop,
+        },
+    }
+}
+
+/// A6's retry throttling: a token bucket per channel. A failure that the policy would retry
+/// takes a token, any other end puts `token_ratio` back, and no retry is sent while the bucket
+/// is at or below half.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    max_tokens: f64,
+    token_ratio: f64,
+    tokens: Mutex<f64>,
+}
+
+impl Throttle {
+    pub(crate) fn new(config: &RetryThrottling) -> Throttle {
+        Throttle {
+            max_tokens: config.max_tokens,
+            token_ratio: config.token_ratio,
+            tokens: Mutex::new(config.max_tokens),
+        }
+    }
+
+    fn tokens(&self) -> std::sync::MutexGuard<'_, f64> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a retryable failure; true if a retry may still be sent.
+    pub(crate) fn failed(&self) -> bool {
+        let mut tokens = self.tokens();
+        *tokens = (*tokens - 1.0).max(0.0);
+        *tokens > self.max_tokens / 2.0
+    }
+
+    /// Records an attempt that did not fail retryably.
+    pub(crate) fn succeeded(&self) {
+        let mut tokens = self.tokens();
+        *tokens = (*tokens + self.token_ratio).min(self.max_tokens);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Code;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+            backoff_multiplier: 2.0,
+            retryable_status_codes: vec![Code::Unavailable],
+        }
+    }
+
+    #[test]
+    fn backoff_grows_to_its_maximum_within_the_jitter() {
+        let policy = policy();
+        let mut backoff = RetryBackoff::new(&policy);
+        for base in [100.0, 200.0, 300.0, 300.0] {
+            let wait = backoff.wait(&policy).as_secs_f64() * 1000.0;
+            assert!(
+                wait >= base * 0.8 - 1e-6 && wait <= base * 1.2 + 1e-6,
+                "{wait} ms for a {base} ms backoff"
+            );
+        }
+        backoff.reset(&policy);
+        let wait = backoff.wait(&policy).as_secs_f64() * 1000.0;
+        assert!((80.0..=120.0).contains(&wait));
+    }
+
+    #[test]
+    fn pushback_values() {
+        let with = |value: &str| {
+            let mut status = Status::unavailable("busy");
+            status
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", value)
+                .unwrap();
+            pushback(&status)
+        };
+        assert_eq!(pushback(&Status::unavailable("busy")), Pushback::None);
+        assert_eq!(with("250"), Pushback::After(Duration::from_millis(250)));
+        assert_eq!(with("0"), Pushback::After(Duration::ZERO));
+        assert_eq!(with("-1"), Pushback::Stop);
+        assert_eq!(with("soon"), Pushback::Stop);
+    }
+
+    #[test]
+    fn the_throttle_stops_retries_below_half_and_refills() {
+        let throttle = Throttle::new(&RetryThrottling {
+            max_tokens: 4.0,
+            token_ratio: 0.5,
+        });
+        assert!(throttle.failed(), "3 > 2");
+        assert!(!throttle.failed(), "2 is not above half");
+        assert!(!throttle.failed(), "1");
+        // Successes put half a token back each: 1 -> 2.5, and a failure takes it to 1.5.
+        for _ in 0..3 {
+            throttle.succeeded();
+        }
+        assert!(!throttle.failed(), "1.5");
+        // 1.5 -> 3.5 -> 2.5 after a failure: above half, a retry may go.
+        for _ in 0..4 {
+            throttle.succeeded();
+        }
+        assert!(throttle.failed(), "2.5");
+        // Never past the bucket's size.
+        for _ in 0..100 {
+            throttle.succeeded();
+        }
+        assert_eq!(*throttle.tokens(), 4.0);
+    }
+}
