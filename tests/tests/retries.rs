@@ -1,7 +1,8 @@
-//! Retries from a channel's service config (gRFC A6) against a server that fails on purpose:
-//! attempts until one succeeds, `grpc-previous-rpc-attempts` on each retry, the attempt limit,
-//! codes the policy does not name, the server's pushback, no retry once response headers have
-//! arrived, and the throttle.
+//! Retries and hedging from a channel's service config (gRFC A6) against a server that fails
+//! on purpose: attempts until one succeeds, `grpc-previous-rpc-attempts` on each retry, the
+//! attempt limit, codes the policy does not name, the server's pushback, no retry once response
+//! headers have arrived, the throttle; hedges sent while the first attempt is slow, at once
+//! after a non-fatal failure, and none after a fatal one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,10 @@ impl Probe for Flaky {
         let attempt = self.attempts.lock().unwrap().len() as u32 + 1;
         self.attempts.lock().unwrap().push(previous);
         let request = request.into_inner();
+        if request.fail_message == "slow-first" && attempt == 1 {
+            // Hedging: the first attempt never answers in time.
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
         if attempt < request.sleep_ms {
             let mut status = Status::new(Code::from_i32(request.fail_code), "flaky");
             if let Some(ms) = request.fail_message.strip_prefix("pushback=") {
@@ -205,4 +210,55 @@ async fn the_throttle_stops_retries_when_failures_outweigh_successes() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(server.attempts.lock().unwrap().len(), 1);
+}
+
+const HEDGING: &str = r#"{"methodConfig": [{"name": [{"service": "tern.probe.Probe"}],
+  "hedgingPolicy": {"maxAttempts": 3, "hedgingDelay": "0.05s",
+                    "nonFatalStatusCodes": ["UNAVAILABLE"]}}]}"#;
+
+/// A bound on a call that should end at once, so that a broken hedge fails the test rather
+/// than hanging it (not a timing assertion: the policy's delays are far longer or far shorter).
+async fn bounded<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), call)
+        .await
+        .expect("the call ended")
+}
+
+#[tokio::test]
+async fn a_hedge_answers_while_the_first_attempt_is_slow() {
+    let server = Flaky::default();
+    let client = client(&serve(server.clone()), HEDGING).await;
+    let reply = bounded(client.echo(flaky(0, Code::Ok, "slow-first")))
+        .await
+        .unwrap();
+    assert_eq!(reply.get_ref().message, "attempt 2");
+    assert_eq!(*server.attempts.lock().unwrap(), ["-", "1"]);
+}
+
+#[tokio::test]
+async fn a_non_fatal_failure_sends_the_next_hedge_at_once_and_a_fatal_one_ends_the_call() {
+    let server = Flaky::default();
+    // A delay far longer than the test: only the non-fatal rule can send the second attempt.
+    let config = HEDGING.replace("0.05s", "1000s");
+    let client = client(&serve(server.clone()), &config).await;
+    let reply = bounded(client.echo(flaky(2, Code::Unavailable, "")))
+        .await
+        .unwrap();
+    assert_eq!(reply.get_ref().message, "attempt 2");
+    assert_eq!(*server.attempts.lock().unwrap(), ["-", "1"]);
+
+    server.attempts.lock().unwrap().clear();
+    let status = bounded(client.echo(flaky(2, Code::InvalidArgument, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(server.attempts.lock().unwrap().len(), 1);
+
+    // Every attempt failing non-fatally: the last failure, after maxAttempts.
+    server.attempts.lock().unwrap().clear();
+    let status = bounded(client.echo(flaky(100, Code::Unavailable, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(*server.attempts.lock().unwrap(), ["-", "1", "2"]);
 }

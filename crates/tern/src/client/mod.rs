@@ -141,7 +141,7 @@ impl Client {
             wait_for_ready: wait_for_ready.unwrap_or(false),
             send_limit: self.max_encoding_message_size,
             receive_limit: self.max_decoding_message_size,
-            retry: None,
+            policy: None,
         };
         let Some(config) = self
             .channel
@@ -162,9 +162,7 @@ impl Client {
         if let Some(max) = config.max_response_message_bytes {
             settings.receive_limit = settings.receive_limit.min(max);
         }
-        if let Some(service_config::CallPolicy::Retry(policy)) = &config.policy {
-            settings.retry = Some(policy);
-        }
+        settings.policy = config.policy.as_ref();
         settings
     }
 
@@ -305,8 +303,12 @@ impl Client {
                 Ok((check_head(head, recv, settings.receive_limit)?, send))
             }
         };
-        let Some(policy) = settings.retry else {
-            return attempt(0).await;
+        let policy = match settings.policy {
+            None => return attempt(0).await,
+            Some(service_config::CallPolicy::Hedging(policy)) => {
+                return self.hedge(policy, attempt).await
+            }
+            Some(service_config::CallPolicy::Retry(policy)) => policy,
         };
         let throttle = self.channel.retry_throttle();
         let mut backoff = retry::RetryBackoff::new(policy);
@@ -342,6 +344,86 @@ impl Client {
             tracing::debug!(%status, attempt = previous + 1, ?wait, "retrying");
             tokio::time::sleep(wait).await;
             previous += 1;
+        }
+    }
+
+    /// Hedging (gRFC A6): the first attempt goes at once and another every `hedgingDelay` until
+    /// one answers, up to `maxAttempts`; a non-fatal status sends the next at once; the first
+    /// response headers, OK or fatal status wins, and the other attempts are cancelled (their
+    /// futures dropped, their streams reset).
+    async fn hedge<'a, F, Fut>(
+        &'a self,
+        policy: &service_config::HedgingPolicy,
+        attempt: F,
+    ) -> Result<(ResponseHead, SendBody), Status>
+    where
+        F: Fn(u32) -> Fut,
+        Fut: Future<Output = Result<(ResponseHead, SendBody), Status>> + Send + 'a,
+    {
+        type Attempt<'f> = std::pin::Pin<
+            Box<dyn Future<Output = Result<(ResponseHead, SendBody), Status>> + Send + 'f>,
+        >;
+        let throttle = self.channel.retry_throttle();
+        let mut running: Vec<Attempt<'a>> = Vec::new();
+        let mut sent = 0;
+        let mut last_failure = None;
+        // When the next hedge goes out; `None` once no more may.
+        let mut next = Some(tokio::time::Instant::now());
+        let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        loop {
+            if let Some(at) = next {
+                if at <= tokio::time::Instant::now() {
+                    running.push(Box::pin(attempt(sent)));
+                    sent += 1;
+                    next = (sent < policy.max_attempts)
+                        .then(|| tokio::time::Instant::now() + policy.hedging_delay);
+                }
+            }
+            if running.is_empty() {
+                return Err(last_failure
+                    .unwrap_or_else(|| Status::unavailable("no hedged attempt was sent")));
+            }
+            if let Some(at) = next {
+                timer.as_mut().reset(at);
+            }
+            let done = poll_fn(|cx| {
+                for (i, attempt) in running.iter_mut().enumerate() {
+                    if let Poll::Ready(result) = attempt.as_mut().poll(cx) {
+                        return Poll::Ready(Some((i, result)));
+                    }
+                }
+                if next.is_some() && timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            })
+            .await;
+            let Some((i, result)) = done else { continue };
+            drop(running.swap_remove(i));
+            let status = match result {
+                Ok(committed) => {
+                    if let Some(throttle) = throttle {
+                        throttle.succeeded();
+                    }
+                    return Ok(committed);
+                }
+                Err(status) => status,
+            };
+            if !policy.non_fatal_status_codes.contains(&status.code()) {
+                if let Some(throttle) = throttle {
+                    throttle.succeeded();
+                }
+                return Err(status);
+            }
+            // A non-fatal failure: the next hedge goes now, or when the server says.
+            let allowed = throttle.is_none_or(|t| t.failed());
+            match retry::pushback(&status) {
+                _ if !allowed || sent >= policy.max_attempts => next = None,
+                retry::Pushback::Stop => next = None,
+                retry::Pushback::After(wait) => next = Some(tokio::time::Instant::now() + wait),
+                retry::Pushback::None => next = Some(tokio::time::Instant::now()),
+            }
+            last_failure = Some(status);
         }
     }
 
@@ -780,6 +862,6 @@ struct CallSettings<'a> {
     wait_for_ready: bool,
     send_limit: usize,
     receive_limit: usize,
-    /// The method's retry policy (unary and server-streaming calls).
-    retry: Option<&'a service_config::RetryPolicy>,
+    /// The method's retry or hedging policy (unary and server-streaming calls).
+    policy: Option<&'a service_config::CallPolicy>,
 }
