@@ -1,17 +1,27 @@
-//! Retries as gRFC A6 has them, for calls whose whole request is one encoded message (unary and
-//! server streaming), sent again from the same shared bytes: the backoff between attempts, the
-//! server's pushback (`grpc-retry-pushback-ms`), and the channel-wide throttle that stops
-//! retries while failures outweigh successes.
+//! Retries and hedging as gRFC A6 has them, for calls whose whole request is one encoded
+//! message (unary and server streaming), sent again from the same shared bytes: the attempt
+//! loops, the backoff between attempts, the server's pushback (`grpc-retry-pushback-ms`), and
+//! the channel-wide throttle that stops retries and hedges while failures outweigh successes.
 //!
 //! A call is committed — never retried — once response headers arrive; what can be retried is
 //! a failure before that: a Trailers-Only status, or a stream that never got an answer.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
 
 use super::backoff::XorShift;
-use super::service_config::{RetryPolicy, RetryThrottling};
+use super::service_config::{self, HedgingPolicy, RetryPolicy, RetryThrottling};
+use super::{check_head, CallSettings, Client, ResponseHead};
+use crate::message::SendMessages;
+use crate::metadata::Metadata;
 use crate::status::Status;
+use crate::transport::SendBody;
 
 /// The delays between one call's attempts.
 #[derive(Debug)]
@@ -100,6 +110,164 @@ impl Throttle {
     pub(crate) fn succeeded(&self) {
         let mut tokens = self.tokens();
         *tokens = (*tokens + self.token_ratio).min(self.max_tokens);
+    }
+}
+
+impl Client {
+    /// Sends a call whose whole request is in `body` and checks its response head, retrying as
+    /// the method's retry policy says (gRFC A6): a failure before response headers, with a code
+    /// the policy names, is sent again after the policy's backoff (or the server's pushback),
+    /// up to its attempts, while the channel's throttle allows, within the call's deadline.
+    pub(super) async fn start_replayable(
+        &self,
+        path: &PathAndQuery,
+        metadata: &Metadata,
+        deadline: Option<Instant>,
+        sender: &SendMessages,
+        body: Bytes,
+        settings: &CallSettings<'_>,
+    ) -> Result<(ResponseHead, SendBody), Status> {
+        let attempt = |previous: u32| {
+            let body = body.clone();
+            async move {
+                // A retry says how many attempts came before it (gRFC A6).
+                let with_count;
+                let metadata = if previous == 0 {
+                    metadata
+                } else {
+                    let mut counted = metadata.clone();
+                    counted.insert("grpc-previous-rpc-attempts", &previous.to_string())?;
+                    with_count = counted;
+                    &with_count
+                };
+                let (head, recv, send) = self
+                    .send_replayable(path, metadata, deadline, sender, body, settings)
+                    .await?;
+                Ok((check_head(head, recv, settings.receive_limit)?, send))
+            }
+        };
+        let policy = match settings.policy {
+            None => return attempt(0).await,
+            Some(service_config::CallPolicy::Hedging(policy)) => {
+                return self.hedge(policy, attempt).await
+            }
+            Some(service_config::CallPolicy::Retry(policy)) => policy,
+        };
+        let throttle = self.channel.retry_throttle();
+        let mut backoff = RetryBackoff::new(policy);
+        let mut previous = 0;
+        loop {
+            let status = match attempt(previous).await {
+                Ok(committed) => {
+                    if let Some(throttle) = throttle {
+                        throttle.succeeded();
+                    }
+                    return Ok(committed);
+                }
+                Err(status) => status,
+            };
+            if !policy.retryable_status_codes.contains(&status.code()) {
+                if let Some(throttle) = throttle {
+                    throttle.succeeded();
+                }
+                return Err(status);
+            }
+            let allowed = throttle.is_none_or(|t| t.failed());
+            let wait = match pushback(&status) {
+                Pushback::Stop => return Err(status),
+                Pushback::After(wait) => {
+                    backoff.reset(policy);
+                    wait
+                }
+                Pushback::None => backoff.wait(policy),
+            };
+            if !allowed || previous + 1 >= policy.max_attempts {
+                return Err(status);
+            }
+            tracing::debug!(%status, attempt = previous + 1, ?wait, "retrying");
+            tokio::time::sleep(wait).await;
+            previous += 1;
+        }
+    }
+
+    /// Hedging (gRFC A6): the first attempt goes at once and another every `hedgingDelay` until
+    /// one answers, up to `maxAttempts`; a non-fatal status sends the next at once; the first
+    /// response headers, OK or fatal status wins, and the other attempts are cancelled (their
+    /// futures dropped, their streams reset).
+    async fn hedge<'a, F, Fut>(
+        &'a self,
+        policy: &HedgingPolicy,
+        attempt: F,
+    ) -> Result<(ResponseHead, SendBody), Status>
+    where
+        F: Fn(u32) -> Fut,
+        Fut: Future<Output = Result<(ResponseHead, SendBody), Status>> + Send + 'a,
+    {
+        type Attempt<'f> = std::pin::Pin<
+            Box<dyn Future<Output = Result<(ResponseHead, SendBody), Status>> + Send + 'f>,
+        >;
+        let throttle = self.channel.retry_throttle();
+        let mut running: Vec<Attempt<'a>> = Vec::new();
+        let mut sent = 0;
+        let mut last_failure = None;
+        // When the next hedge goes out; `None` once no more may.
+        let mut next = Some(tokio::time::Instant::now());
+        let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        loop {
+            if let Some(at) = next {
+                if at <= tokio::time::Instant::now() {
+                    running.push(Box::pin(attempt(sent)));
+                    sent += 1;
+                    next = (sent < policy.max_attempts)
+                        .then(|| tokio::time::Instant::now() + policy.hedging_delay);
+                }
+            }
+            if running.is_empty() {
+                return Err(last_failure
+                    .unwrap_or_else(|| Status::unavailable("no hedged attempt was sent")));
+            }
+            if let Some(at) = next {
+                timer.as_mut().reset(at);
+            }
+            let done = poll_fn(|cx| {
+                for (i, attempt) in running.iter_mut().enumerate() {
+                    if let Poll::Ready(result) = attempt.as_mut().poll(cx) {
+                        return Poll::Ready(Some((i, result)));
+                    }
+                }
+                if next.is_some() && timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            })
+            .await;
+            let Some((i, result)) = done else { continue };
+            drop(running.swap_remove(i));
+            let status = match result {
+                Ok(committed) => {
+                    if let Some(throttle) = throttle {
+                        throttle.succeeded();
+                    }
+                    return Ok(committed);
+                }
+                Err(status) => status,
+            };
+            if !policy.non_fatal_status_codes.contains(&status.code()) {
+                if let Some(throttle) = throttle {
+                    throttle.succeeded();
+                }
+                return Err(status);
+            }
+            // A non-fatal failure: the next hedge goes now, or when the server says.
+            let allowed = throttle.is_none_or(|t| t.failed());
+            match pushback(&status) {
+                _ if !allowed || sent >= policy.max_attempts => next = None,
+                Pushback::Stop => next = None,
+                Pushback::After(wait) => next = Some(tokio::time::Instant::now() + wait),
+                Pushback::None => next = Some(tokio::time::Instant::now()),
+            }
+            last_failure = Some(status);
+        }
     }
 }
 
