@@ -40,11 +40,12 @@
 mod otlp;
 mod trace;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use opentelemetry::metrics::{Counter, Histogram, Meter};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue, Value};
 
 pub use otlp::{from_env, OtlpExporter};
 pub use trace::{ClientTracing, EndSpan, ServerTracing};
@@ -112,6 +113,8 @@ pub struct ServerMetrics(Arc<ServerInstruments>);
 
 #[derive(Debug)]
 struct ServerInstruments {
+    /// Each method's `grpc.method` attribute, made once: a call then clones an `Arc`.
+    methods: AttributeCache,
     started: Counter<u64>,
     duration: Histogram<f64>,
     sent: Histogram<u64>,
@@ -122,6 +125,7 @@ impl ServerMetrics {
     /// The instruments, made on `meter`.
     pub fn new(meter: &Meter) -> ServerMetrics {
         ServerMetrics(Arc::new(ServerInstruments {
+            methods: AttributeCache::default(),
             started: meter
                 .u64_counter("grpc.server.call.started")
                 .with_unit("{call}")
@@ -203,9 +207,11 @@ impl ServerInterceptor for ServerMetrics {
 
     async fn intercept(&self, call: &mut IncomingCall<'_>) -> Result<CallMetrics, Status> {
         let method = if call.is_registered_method() {
-            format!("{}/{}", call.service(), call.method())
+            self.0.methods.get(call.service(), call.method(), || {
+                format!("{}/{}", call.service(), call.method())
+            })
         } else {
-            "other".to_owned()
+            Value::String(StringValue::from("other"))
         };
         let method = KeyValue::new("grpc.method", method);
         self.0.started.add(1, std::slice::from_ref(&method));
@@ -226,6 +232,9 @@ pub struct ClientMetrics(Arc<ClientInstruments>);
 
 #[derive(Debug)]
 struct ClientInstruments {
+    /// Per target and path: the `grpc.method` and `grpc.target` attributes.
+    methods: AttributeCache,
+    targets: AttributeCache,
     started: Counter<u64>,
     attempt_duration: Histogram<f64>,
     sent: Histogram<u64>,
@@ -237,6 +246,8 @@ impl ClientMetrics {
     /// The instruments, made on `meter`.
     pub fn new(meter: &Meter) -> ClientMetrics {
         ClientMetrics(Arc::new(ClientInstruments {
+            methods: AttributeCache::default(),
+            targets: AttributeCache::default(),
             started: meter
                 .u64_counter("grpc.client.attempt.started")
                 .with_unit("{attempt}")
@@ -270,11 +281,15 @@ impl ClientInterceptor for ClientMetrics {
     type Observer = CallMetrics;
 
     async fn intercept(&self, call: &mut OutgoingCall<'_>) -> Result<CallMetrics, Status> {
-        let method = KeyValue::new(
-            "grpc.method",
-            call.path().trim_start_matches('/').to_owned(),
-        );
-        let target = KeyValue::new("grpc.target", call.target().to_owned());
+        let method = self.0.methods.get(call.target(), call.path(), || {
+            call.path().trim_start_matches('/').to_owned()
+        });
+        let method = KeyValue::new("grpc.method", method);
+        let target = self
+            .0
+            .targets
+            .get(call.target(), "", || call.target().to_owned());
+        let target = KeyValue::new("grpc.target", target);
         self.0.started.add(1, &[method.clone(), target.clone()]);
         Ok(CallMetrics {
             started: Instant::now(),
@@ -284,5 +299,34 @@ impl ClientInterceptor for ClientMetrics {
             responses: 0,
             instruments: Instruments::Client(self.0.clone()),
         })
+    }
+}
+
+/// Attribute values made once per (scope, name) and shared after that, so that a call's
+/// attributes cost an `Arc` clone rather than a string each. Grows with the methods (and
+/// targets) that are called: a server caches only methods it has (the rest are `other`).
+#[derive(Debug, Default)]
+struct AttributeCache(RwLock<HashMap<Box<str>, HashMap<Box<str>, Value>>>);
+
+impl AttributeCache {
+    fn get(&self, scope: &str, name: &str, make: impl FnOnce() -> String) -> Value {
+        if let Some(value) = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(scope)
+            .and_then(|names| names.get(name))
+        {
+            return value.clone();
+        }
+        let value = Value::String(StringValue::from(Arc::<str>::from(make())));
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(scope.into())
+            .or_default()
+            .entry(name.into())
+            .or_insert(value)
+            .clone()
     }
 }
