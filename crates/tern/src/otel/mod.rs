@@ -306,7 +306,10 @@ impl ClientInterceptor for ClientMetrics {
 /// attributes cost an `Arc` clone rather than a string each. Grows with the methods (and
 /// targets) that are called: a server caches only methods it has (the rest are `other`).
 #[derive(Debug, Default)]
-struct AttributeCache(RwLock<HashMap<Box<str>, HashMap<Box<str>, Value>>>);
+struct AttributeCache(RwLock<HashMap<Box<str>, ByName>>);
+
+/// The values of one scope, by name.
+type ByName = HashMap<Box<str>, Value>;
 
 impl AttributeCache {
     fn get(&self, scope: &str, name: &str, make: impl FnOnce() -> String) -> Value {
