@@ -124,6 +124,16 @@ impl ChannelBuilder {
         Ok(self)
     }
 
+    /// Records the channel in channelz ([`services::channelz`](crate::services::channelz)):
+    /// its target, state and calls started, succeeded and failed, shown by any channelz
+    /// service in the process, until the channel's last clone is dropped. Its counter runs
+    /// before every interceptor, whenever this is called, so it sees every call.
+    pub fn channelz(mut self) -> ChannelBuilder {
+        let calls = crate::services::channelz::register_channel(&self.target);
+        self.interceptors.0.insert(0, Arc::new(calls));
+        self
+    }
+
     /// Adds an interceptor, run on every call made on the channel before it is sent, after
     /// those added before it: see [`interceptor`](crate::interceptor).
     pub fn intercept(mut self, interceptor: impl ClientInterceptor) -> ChannelBuilder {
