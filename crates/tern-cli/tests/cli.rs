@@ -724,7 +724,6 @@ async fn channelz_prints_servers_sockets_and_channels() {
         .find(|w| w.get(1) == Some(&target))
         .unwrap_or_else(|| panic!("no channel row for {target} in\n{}", out.stdout));
     assert_eq!(channel[2..6], ["READY", "3", "2", "1"], "{}", out.stdout);
-    println!("{}", out.stdout);
 
     // A server without channelz: the error says how to turn it on.
     let plain = serve().await;
