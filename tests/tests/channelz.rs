@@ -698,3 +698,85 @@ async fn grpc_go_channelz_client_reads_the_view() {
     assert_eq!(int(&channel["data"]["calls_succeeded"]), 4);
     assert_eq!(int(&channel["data"]["calls_failed"]), 2);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn unix_and_in_memory_servers_name_their_sockets() {
+    use tern::services::channelz::proto::address::{OtherAddress, UdsAddress};
+    let channelz = channelz_client().await;
+
+    let listener = tern::memory::MemoryListener::new();
+    let connector = listener.connector();
+    tokio::spawn(
+        tern::Server::builder()
+            .channelz()
+            .add_service(ProbeServer::new(ProbeService))
+            .serve_memory(listener, std::future::pending()),
+    );
+    let memory = ProbeClient::new(connector.connect().await.unwrap());
+    memory.echo(EchoRequest::default()).await.unwrap();
+
+    let dir = std::env::temp_dir().join(format!("tern-channelz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("probe.sock");
+    let _ = std::fs::remove_file(&path);
+    tokio::spawn(
+        tern::Server::builder()
+            .channelz()
+            .add_service(ProbeServer::new(ProbeService))
+            .serve_unix(path.clone(), std::future::pending()),
+    );
+    let target = format!("unix:{}", path.display());
+    let mut unix = None;
+    for _ in 0..500 {
+        if let Ok(client) = ProbeClient::connect(&target).await {
+            unix = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let unix = unix.expect("the unix server never listened");
+    unix.echo(EchoRequest::default()).await.unwrap();
+
+    // Servers named after where they listen: "memory" (there may be others of this process
+    // with that name; ours has a connection with one stream) and unix:PATH.
+    let servers = all_servers(&channelz, 100).await;
+    let mut memory_sockets = Vec::new();
+    for server in servers
+        .iter()
+        .filter(|s| s.r#ref.as_ref().unwrap().name == "memory")
+    {
+        for id in socket_ids(&channelz, server_id(server)).await {
+            memory_sockets.push(socket(&channelz, id).await);
+        }
+    }
+    let ours = memory_sockets
+        .iter()
+        .find(|s| s.data.as_ref().unwrap().streams_started == 1)
+        .expect("our in-memory connection");
+    assert_eq!(
+        ours.local.as_ref().unwrap().address,
+        Some(Address::OtherAddress(OtherAddress {
+            name: "memory".into(),
+            value: None
+        }))
+    );
+    assert!(ours.remote.is_none());
+
+    let name = format!("unix:{}", path.display());
+    let server = servers
+        .iter()
+        .find(|s| s.r#ref.as_ref().unwrap().name == name)
+        .unwrap_or_else(|| panic!("no server {name}"));
+    let sockets = socket_ids(&channelz, server_id(server)).await;
+    assert_eq!(sockets.len(), 1);
+    let connection = socket(&channelz, sockets[0]).await;
+    assert_eq!(
+        connection.local.unwrap().address,
+        Some(Address::UdsAddress(UdsAddress {
+            filename: path.display().to_string()
+        }))
+    );
+    assert_eq!(connection.data.unwrap().streams_succeeded, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
