@@ -208,12 +208,21 @@ async fn counts_calls_streams_messages_and_addresses() {
     let client = ProbeClient::new(channel.clone());
     let channelz = channelz_client().await;
 
-    // A channel is recorded from the start, IDLE before its first call.
+    // A channel is recorded from the start, with its own connectivity state: READY once
+    // connected, before any call.
     let fresh = channel_for(&channelz, &target).await.unwrap();
     let data = fresh.data.unwrap();
     assert_eq!(data.calls_started, 0);
-    assert_eq!(data.state.unwrap().state(), State::Idle);
+    assert_eq!(data.state.unwrap().state(), State::Ready);
     assert!(data.last_call_started_timestamp.is_none());
+    // A lazy one is IDLE until used, and SHUTDOWN once shut down.
+    let bare = addr.to_string();
+    let lazy = Channel::builder(&bare).unwrap().channelz().lazy();
+    let state = |c: Option<ChannelProto>| c.unwrap().data.unwrap().state.unwrap().state();
+    assert_eq!(state(channel_for(&channelz, &bare).await), State::Idle);
+    lazy.shutdown();
+    assert_eq!(state(channel_for(&channelz, &bare).await), State::Shutdown);
+    drop(lazy);
 
     make_calls(&client).await;
 

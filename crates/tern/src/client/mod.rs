@@ -5,7 +5,7 @@
 //! retries or hedging) without asking the user's message type for `Clone`.
 
 mod backoff;
-mod balancer;
+pub(crate) mod balancer;
 mod channel;
 mod resolver;
 mod retry;

@@ -33,19 +33,22 @@
 //!   are not counted.
 //! - A channel's calls (`ChannelData`) are counted by the interceptor that
 //!   [`ChannelBuilder::channelz`](crate::client::ChannelBuilder::channelz) puts first in its
-//!   chain. Its state is inferred from its calls: IDLE before the first, TRANSIENT_FAILURE when
-//!   the last failed `UNAVAILABLE`, READY otherwise. Channels report no subchannels or sockets
-//!   yet.
+//!   chain; its state is the channel's own connectivity state. Channels report no subchannels
+//!   or sockets yet.
 //! - Traces, security details, flow-control windows, socket options and keepalive counts are
 //!   left empty.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tokio::sync::watch;
+
+use crate::client::balancer::Snapshot;
+use crate::client::ConnectivityState;
 use crate::interceptor::{
     CallObserver, ClientInterceptor, IncomingCall, Message, OutgoingCall, ServerInterceptor,
 };
@@ -403,18 +406,34 @@ pub(crate) struct ChannelEntry {
     id: i64,
     target: String,
     calls: Calls,
-    /// A `State` as i32: inferred from the outcome of the latest call.
-    state: AtomicU8,
+    /// The channel's connectivity state, as its balancer publishes it; set when the channel
+    /// is built.
+    snapshot: OnceLock<watch::Receiver<Snapshot>>,
 }
 
 impl ChannelEntry {
+    /// Reports the state the channel's balancer publishes on `snapshot`.
+    pub(crate) fn follow_state(&self, snapshot: watch::Receiver<Snapshot>) {
+        let _ = self.snapshot.set(snapshot);
+    }
+
+    fn state(&self) -> State {
+        let Some(snapshot) = self.snapshot.get() else {
+            return State::Unknown;
+        };
+        let state = snapshot.borrow().state;
+        match state {
+            ConnectivityState::Idle => State::Idle,
+            ConnectivityState::Connecting => State::Connecting,
+            ConnectivityState::Ready => State::Ready,
+            ConnectivityState::TransientFailure => State::TransientFailure,
+            ConnectivityState::Shutdown => State::Shutdown,
+        }
+    }
+
     fn to_proto(&self) -> proto::Channel {
         let count = |n: &AtomicI64| n.load(Ordering::Relaxed);
-        let state = match self.state.load(Ordering::Relaxed) {
-            s if s == State::Ready as u8 => State::Ready,
-            s if s == State::TransientFailure as u8 => State::TransientFailure,
-            _ => State::Idle,
-        };
+        let state = self.state();
         proto::Channel {
             r#ref: Some(proto::ChannelRef {
                 channel_id: self.id,
@@ -448,12 +467,19 @@ pub(crate) fn register_channel(target: &str) -> ChannelCalls {
         id: next_id(),
         target: target.to_owned(),
         calls: Calls::default(),
-        state: AtomicU8::new(State::Idle as u8),
+        snapshot: OnceLock::new(),
     });
     let mut channels = lock(&REGISTRY.channels);
     channels.retain(|_, channel| channel.strong_count() > 0);
     channels.insert(entry.id, Arc::downgrade(&entry));
     ChannelCalls(entry)
+}
+
+impl ChannelCalls {
+    /// The channel's record, for the builder to hand its state to.
+    pub(crate) fn entry(&self) -> Arc<ChannelEntry> {
+        self.0.clone()
+    }
 }
 
 /// One call's counting on a channel.
@@ -471,12 +497,6 @@ impl ClientInterceptor for ChannelCalls {
 impl CallObserver for ChannelCallObserver {
     fn on_finish(&mut self, status: &Status, _trailers: &mut Metadata) {
         self.0.calls.finish(status.code());
-        let state = if status.code() == Code::Unavailable {
-            State::TransientFailure
-        } else {
-            State::Ready
-        };
-        self.0.state.store(state as u8, Ordering::Relaxed);
     }
 }
 
