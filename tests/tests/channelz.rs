@@ -299,7 +299,20 @@ async fn counts_calls_streams_messages_and_addresses() {
         .channel
         .unwrap();
     assert_eq!(by_id.data.unwrap().calls_started, 6);
-    assert!(by_id.subchannel_ref.is_empty());
+    // pick_first's one subchannel: the server's address, READY.
+    assert_eq!(by_id.subchannel_ref.len(), 1);
+    let subchannel_id = by_id.subchannel_ref[0].subchannel_id;
+    assert_eq!(by_id.subchannel_ref[0].name, addr.to_string());
+    let subchannel = channelz
+        .get_subchannel(GetSubchannelRequest { subchannel_id })
+        .await
+        .unwrap()
+        .into_inner()
+        .subchannel
+        .unwrap();
+    let data = subchannel.data.unwrap();
+    assert_eq!(data.target, addr.to_string());
+    assert_eq!(data.state.unwrap().state(), State::Ready);
 
     // Unknown ids are NOT_FOUND.
     let missing = |status: tern::Status| assert_eq!(status.code(), Code::NotFound);
@@ -338,6 +351,66 @@ async fn counts_calls_streams_messages_and_addresses() {
             .await
             .unwrap_err(),
     );
+    missing(
+        channelz
+            .get_subchannel(GetSubchannelRequest { subchannel_id })
+            .await
+            .unwrap_err(),
+    );
+}
+
+#[tokio::test]
+async fn a_round_robin_channel_lists_a_subchannel_per_address() {
+    let (a, _stop_a, _task_a) = recorded_server().await;
+    let (b, _stop_b, _task_b) = recorded_server().await;
+    let target = format!("ipv4:{a},{b}");
+    let channel = Channel::builder(&target)
+        .unwrap()
+        .load_balancing(tern::client::LoadBalancing::RoundRobin)
+        .channelz()
+        .connect()
+        .await
+        .unwrap();
+    let client = ProbeClient::new(channel.clone());
+    let channelz = channelz_client().await;
+    // Both connect in the end (connect returns at the first READY one).
+    eventually(|| async {
+        let channel = channel_for(&channelz, &target).await.unwrap();
+        let mut ready = 0;
+        for r in &channel.subchannel_ref {
+            let subchannel = channelz
+                .get_subchannel(GetSubchannelRequest {
+                    subchannel_id: r.subchannel_id,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .subchannel
+                .unwrap();
+            let data = subchannel.data.unwrap();
+            ready += usize::from(data.state.unwrap().state() == State::Ready);
+        }
+        ready == 2
+    })
+    .await;
+    let channel_view = channel_for(&channelz, &target).await.unwrap();
+    let mut names: Vec<String> = channel_view
+        .subchannel_ref
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    names.sort();
+    let mut expected = vec![a.to_string(), b.to_string()];
+    expected.sort();
+    assert_eq!(names, expected);
+    for _ in 0..4 {
+        client.echo(EchoRequest::default()).await.unwrap();
+    }
+    // The calls went round: each server saw two.
+    for addr in [a, b] {
+        let server = server_named(&channelz, addr).await.unwrap();
+        assert_eq!(server.data.unwrap().calls_started, 2, "{addr}");
+    }
 }
 
 struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);

@@ -303,6 +303,7 @@ impl ChannelBuilder {
             target: self.target.clone(),
             state,
             commands: receiver,
+            channelz: self.channelz.as_ref().map(Arc::downgrade),
         };
         Channel {
             inner: Arc::new(Inner {

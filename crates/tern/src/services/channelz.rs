@@ -33,8 +33,9 @@
 //!   are not counted.
 //! - A channel's calls (`ChannelData`) are counted by the interceptor that
 //!   [`ChannelBuilder::channelz`](crate::client::ChannelBuilder::channelz) puts first in its
-//!   chain; its state is the channel's own connectivity state. Channels report no subchannels
-//!   or sockets yet.
+//!   chain; its state is the channel's own connectivity state. Its subchannels (one per
+//!   address the balancer keeps: pick_first's one, round_robin's all) are listed with their
+//!   address and state, from the balancer; they count no calls and show no sockets yet.
 //! - Traces, security details, flow-control windows, socket options and keepalive counts are
 //!   left empty.
 
@@ -109,6 +110,8 @@ struct Registry {
     sockets: Mutex<BTreeMap<i64, Arc<SocketEntry>>>,
     /// Held weakly: a channel is gone when its last clone is dropped.
     channels: Mutex<BTreeMap<i64, Weak<ChannelEntry>>>,
+    /// Held weakly: a subchannel is gone when its channel's balancer drops it.
+    subchannels: Mutex<BTreeMap<i64, Weak<SubchannelEntry>>>,
 }
 
 /// Call counters, shared by servers and channels.
@@ -409,6 +412,52 @@ pub(crate) struct ChannelEntry {
     /// The channel's connectivity state, as its balancer publishes it; set when the channel
     /// is built.
     snapshot: OnceLock<watch::Receiver<Snapshot>>,
+    /// Its subchannels, in the balancer's order.
+    subchannels: Mutex<Vec<Arc<SubchannelEntry>>>,
+}
+
+/// A subchannel of a recorded channel: one address and its connection.
+#[derive(Debug)]
+pub(crate) struct SubchannelEntry {
+    id: i64,
+    /// The balancer's id for it.
+    local: u64,
+    address: String,
+    state: Mutex<ConnectivityState>,
+}
+
+fn state_to_proto(state: ConnectivityState) -> State {
+    match state {
+        ConnectivityState::Idle => State::Idle,
+        ConnectivityState::Connecting => State::Connecting,
+        ConnectivityState::Ready => State::Ready,
+        ConnectivityState::TransientFailure => State::TransientFailure,
+        ConnectivityState::Shutdown => State::Shutdown,
+    }
+}
+
+impl SubchannelEntry {
+    fn to_ref(&self) -> proto::SubchannelRef {
+        proto::SubchannelRef {
+            subchannel_id: self.id,
+            name: self.address.clone(),
+        }
+    }
+
+    fn to_proto(&self) -> proto::Subchannel {
+        let state = *lock(&self.state);
+        proto::Subchannel {
+            r#ref: Some(self.to_ref()),
+            data: Some(proto::ChannelData {
+                state: Some(proto::ChannelConnectivityState {
+                    state: state_to_proto(state) as i32,
+                }),
+                target: self.address.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
 }
 
 impl ChannelEntry {
@@ -422,12 +471,47 @@ impl ChannelEntry {
             return State::Unknown;
         };
         let state = snapshot.borrow().state;
-        match state {
-            ConnectivityState::Idle => State::Idle,
-            ConnectivityState::Connecting => State::Connecting,
-            ConnectivityState::Ready => State::Ready,
-            ConnectivityState::TransientFailure => State::TransientFailure,
-            ConnectivityState::Shutdown => State::Shutdown,
+        state_to_proto(state)
+    }
+
+    /// The balancer's subchannels now, as (its id, address, state): new ones get a channelz id,
+    /// those no longer listed leave.
+    pub(crate) fn set_subchannels(
+        &self,
+        now: impl Iterator<Item = (u64, String, ConnectivityState)>,
+    ) {
+        let mut subchannels = lock(&self.subchannels);
+        let mut old = std::mem::take(&mut *subchannels);
+        let mut added = Vec::new();
+        for (local, address, state) in now {
+            let entry = match old.iter().position(|s| s.local == local) {
+                Some(at) => {
+                    let entry = old.swap_remove(at);
+                    *lock(&entry.state) = state;
+                    entry
+                }
+                None => {
+                    let entry = Arc::new(SubchannelEntry {
+                        id: next_id(),
+                        local,
+                        address,
+                        state: Mutex::new(state),
+                    });
+                    added.push(entry.clone());
+                    entry
+                }
+            };
+            subchannels.push(entry);
+        }
+        drop(subchannels);
+        if !added.is_empty() || !old.is_empty() {
+            let mut registry = lock(&REGISTRY.subchannels);
+            for gone in &old {
+                registry.remove(&gone.id);
+            }
+            for entry in &added {
+                registry.insert(entry.id, Arc::downgrade(entry));
+            }
         }
     }
 
@@ -450,7 +534,20 @@ impl ChannelEntry {
                 calls_failed: count(&self.calls.failed),
                 last_call_started_timestamp: timestamp(&self.calls.last_started),
             }),
+            subchannel_ref: lock(&self.subchannels).iter().map(|s| s.to_ref()).collect(),
             ..Default::default()
+        }
+    }
+}
+
+impl Drop for ChannelEntry {
+    fn drop(&mut self) {
+        let subchannels = std::mem::take(&mut *lock(&self.subchannels));
+        if !subchannels.is_empty() {
+            let mut registry = lock(&REGISTRY.subchannels);
+            for gone in &subchannels {
+                registry.remove(&gone.id);
+            }
         }
     }
 }
@@ -468,6 +565,7 @@ pub(crate) fn register_channel(target: &str) -> ChannelCalls {
         target: target.to_owned(),
         calls: Calls::default(),
         snapshot: OnceLock::new(),
+        subchannels: Mutex::new(Vec::new()),
     });
     let mut channels = lock(&REGISTRY.channels);
     channels.retain(|_, channel| channel.strong_count() > 0);
@@ -647,9 +745,14 @@ impl Channelz for ChannelzService {
         &self,
         request: Request<proto::GetSubchannelRequest>,
     ) -> Result<Response<proto::GetSubchannelResponse>, Status> {
-        // Channels report no subchannels yet, so no id names one.
         let id = request.get_ref().subchannel_id;
-        Err(Status::not_found(format!("no subchannel with id {id}")))
+        let subchannel = lock(&REGISTRY.subchannels).get(&id).and_then(Weak::upgrade);
+        match subchannel {
+            Some(subchannel) => Ok(Response::new(proto::GetSubchannelResponse {
+                subchannel: Some(subchannel.to_proto()),
+            })),
+            None => Err(Status::not_found(format!("no subchannel with id {id}"))),
+        }
     }
 
     async fn get_socket(
