@@ -9,8 +9,8 @@ use tern::services::channelz::proto::address::Address as AddressKind;
 use tern::services::channelz::proto::channel_connectivity_state::State;
 use tern::services::channelz::proto::channelz_client::ChannelzClient;
 use tern::services::channelz::proto::{
-    Address, Channel, GetServerSocketsRequest, GetServersRequest, GetSocketRequest,
-    GetTopChannelsRequest, Server, Socket,
+    Address, Channel, ChannelData, GetServerSocketsRequest, GetServersRequest, GetSocketRequest,
+    GetSubchannelRequest, GetTopChannelsRequest, Server, Socket, Subchannel,
 };
 use tern::Status;
 
@@ -29,8 +29,37 @@ pub(crate) async fn run(addr: &Target) -> Result<(), Failure> {
         );
     }
     let channels = channels(&client).await.map_err(explain)?;
-    print!("{}", render(&servers, &sockets, &channels));
+    let mut subchannels = Vec::with_capacity(channels.len());
+    for channel in &channels {
+        subchannels.push(
+            channel_subchannels(&client, channel)
+                .await
+                .map_err(explain)?,
+        );
+    }
+    print!("{}", render(&servers, &sockets, &channels, &subchannels));
     Ok(())
+}
+
+async fn channel_subchannels(
+    client: &ChannelzClient,
+    channel: &Channel,
+) -> Result<Vec<Subchannel>, Status> {
+    let mut all = Vec::new();
+    for reference in &channel.subchannel_ref {
+        let subchannel = client
+            .get_subchannel(GetSubchannelRequest {
+                subchannel_id: reference.subchannel_id,
+            })
+            .await;
+        match subchannel {
+            Ok(subchannel) => all.extend(subchannel.into_inner().subchannel),
+            // Gone since the channel was read.
+            Err(status) if status.code() == tern::Code::NotFound => {}
+            Err(status) => return Err(status),
+        }
+    }
+    Ok(all)
 }
 
 /// A server without channelz answers UNIMPLEMENTED; say what would turn it on.
@@ -165,10 +194,8 @@ fn when(timestamp: Option<&tern::codegen::prost_types::Timestamp>) -> String {
     )
 }
 
-fn state_name(channel: &Channel) -> &'static str {
-    let state = channel
-        .data
-        .as_ref()
+fn state_name(data: Option<&ChannelData>) -> &'static str {
+    let state = data
         .and_then(|d| d.state.as_ref())
         .map_or(State::Unknown, |s| s.state());
     state.as_str_name()
@@ -200,7 +227,12 @@ fn table(out: &mut String, indent: &str, header: &[&str], rows: &[Vec<String>]) 
     }
 }
 
-fn render(servers: &[Server], sockets: &[Vec<Socket>], channels: &[Channel]) -> String {
+fn render(
+    servers: &[Server],
+    sockets: &[Vec<Socket>],
+    channels: &[Channel],
+    subchannels: &[Vec<Subchannel>],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "servers ({})", servers.len());
     if !servers.is_empty() {
@@ -287,7 +319,7 @@ fn render(servers: &[Server], sockets: &[Vec<Socket>], channels: &[Channel]) -> 
                     } else {
                         data.target.clone()
                     },
-                    state_name(channel).to_owned(),
+                    state_name(channel.data.as_ref()).to_owned(),
                     data.calls_started.to_string(),
                     data.calls_succeeded.to_string(),
                     data.calls_failed.to_string(),
@@ -309,6 +341,33 @@ fn render(servers: &[Server], sockets: &[Vec<Socket>], channels: &[Channel]) -> 
             ],
             &rows,
         );
+    }
+    for (channel, subchannels) in channels.iter().zip(subchannels) {
+        if subchannels.is_empty() {
+            continue;
+        }
+        let id = channel.r#ref.as_ref().map_or(0, |r| r.channel_id);
+        let _ = writeln!(out, "\nsubchannels of channel {id} ({})", subchannels.len());
+        let rows: Vec<Vec<String>> = subchannels
+            .iter()
+            .map(|subchannel| {
+                let data = subchannel.data.clone().unwrap_or_default();
+                vec![
+                    subchannel
+                        .r#ref
+                        .as_ref()
+                        .map_or(0, |r| r.subchannel_id)
+                        .to_string(),
+                    if data.target.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        data.target.clone()
+                    },
+                    state_name(Some(&data)).to_owned(),
+                ]
+            })
+            .collect();
+        table(&mut out, "  ", &["ID", "ADDRESS", "STATE"], &rows);
     }
     out
 }

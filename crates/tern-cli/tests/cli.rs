@@ -724,6 +724,17 @@ async fn channelz_prints_servers_sockets_and_channels() {
         .find(|w| w.get(1) == Some(&target))
         .unwrap_or_else(|| panic!("no channel row for {target} in\n{}", out.stdout));
     assert_eq!(channel[2..6], ["READY", "3", "2", "1"], "{}", out.stdout);
+    // Its one subchannel (pick_first): the server's address, READY.
+    let header = format!("subchannels of channel {} (1)", channel[0]);
+    let at = lines
+        .iter()
+        .position(|l| *l == header)
+        .unwrap_or_else(|| panic!("no {header:?} in\n{}", out.stdout));
+    assert_eq!(words(lines[at + 1]), ["ID", "ADDRESS", "STATE"]);
+    assert_eq!(
+        words(lines[at + 2])[1..],
+        [addr.clone(), "READY".to_owned()]
+    );
 
     // A server without channelz: the error says how to turn it on.
     let plain = serve().await;
