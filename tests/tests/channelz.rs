@@ -862,3 +862,64 @@ async fn unix_and_in_memory_servers_name_their_sockets() {
     assert_eq!(connection.data.unwrap().streams_succeeded, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_tls_connection_shows_its_cipher_suite_and_client_certificate_and_keepalives() {
+    use tern::services::channelz::proto::security::tls::CipherSuite;
+    use tern::services::channelz::proto::security::Model;
+    use tern::tls::{ClientTlsConfig, ServerTlsConfig};
+    use tern_tests::pki::{TestPki, SERVER_NAMES};
+
+    let pki = TestPki::new("channelz test CA");
+    let client_leaf = pki.client("ada");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tern::Server::builder()
+            .tls(ServerTlsConfig::new(pki.server(SERVER_NAMES).identity()).client_ca(pki.ca()))
+            .unwrap()
+            .http2_keepalive_interval(Some(Duration::from_millis(20)))
+            .channelz()
+            .add_service(ProbeServer::new(ProbeService))
+            .serve_listener(listener, std::future::pending()),
+    );
+    let channel = Channel::builder(&format!("https://{addr}"))
+        .unwrap()
+        .tls(
+            ClientTlsConfig::new()
+                .ca_certificate(pki.ca())
+                .identity(client_leaf.identity()),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let client = ProbeClient::new(channel);
+    client.echo(EchoRequest::default()).await.unwrap();
+
+    let channelz = channelz_client().await;
+    let id = server_id(&server_named(&channelz, addr).await.unwrap());
+    let sockets = socket_ids(&channelz, id).await;
+    assert_eq!(sockets.len(), 1);
+    let connection = socket(&channelz, sockets[0]).await;
+    match connection.security.and_then(|s| s.model) {
+        Some(Model::Tls(tls)) => {
+            match tls.cipher_suite {
+                Some(CipherSuite::StandardName(name)) => {
+                    assert!(name.starts_with("TLS"), "{name}")
+                }
+                other => panic!("no cipher suite name: {other:?}"),
+            }
+            assert_eq!(
+                tls.remote_certificate,
+                client_leaf.identity().certificates()[0].to_vec()
+            );
+        }
+        other => panic!("no TLS security: {other:?}"),
+    }
+    // The server's keepalive PINGs are counted.
+    eventually(|| async {
+        let data = socket(&channelz, sockets[0]).await.data.unwrap();
+        data.keep_alives_sent >= 1
+    })
+    .await;
+}

@@ -106,6 +106,9 @@ pub(super) async fn serve_connection<R, IO>(
                 return tracing::info!(peer = %name, "connection refused: no TLS handshake in time")
             }
         };
+        if let Some(socket) = &peer.channelz {
+            socket.set_tls(&accepted.info);
+        }
         let peer = Peer {
             tls: Some(accepted.info),
             ..peer
@@ -224,6 +227,9 @@ async fn serve_http2<R, IO>(
             () = &mut keepalive, if pinger.is_some() && !awaiting_pong => {
                 if let Some(p) = pinger.as_mut() {
                     if p.send().is_ok() {
+                        if let Some(socket) = &peer.channelz {
+                            socket.keep_alive_sent();
+                        }
                         awaiting_pong = true;
                         pong_deadline.as_mut().reset(Instant::now() + timers.keepalive_timeout);
                     }

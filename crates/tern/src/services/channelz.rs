@@ -36,8 +36,9 @@
 //!   chain; its state is the channel's own connectivity state. Its subchannels (one per
 //!   address the balancer keeps: pick_first's one, round_robin's all) are listed with their
 //!   address and state, from the balancer; they count no calls and show no sockets yet.
-//! - Traces, security details, flow-control windows, socket options and keepalive counts are
-//!   left empty.
+//! - A TLS connection's socket has its security: the cipher suite and the client's certificate
+//!   (not yet the server's own). Keepalive PINGs sent are counted.
+//! - Traces, flow-control windows and socket options are left empty.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -253,6 +254,9 @@ pub(crate) struct SocketEntry {
     last_remote_stream: AtomicI64,
     last_message_sent: AtomicI64,
     last_message_received: AtomicI64,
+    keep_alives_sent: AtomicI64,
+    /// How the connection is secured, once its TLS handshake is done.
+    security: OnceLock<proto::Security>,
 }
 
 impl fmt::Debug for SocketEntry {
@@ -280,7 +284,36 @@ impl SocketEntry {
             last_remote_stream: AtomicI64::new(0),
             last_message_sent: AtomicI64::new(0),
             last_message_received: AtomicI64::new(0),
+            keep_alives_sent: AtomicI64::new(0),
+            security: OnceLock::new(),
         }
+    }
+
+    /// Records the TLS session of the connection: its cipher suite and the client's
+    /// certificate (the leaf), if it presented one.
+    #[cfg(feature = "tls-core")]
+    pub(crate) fn set_tls(&self, tls: &crate::tls::TlsInfo) {
+        use proto::security::{tls::CipherSuite, Model, Tls};
+        let remote_certificate = tls
+            .peer_certificates
+            .as_ref()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.to_vec())
+            .unwrap_or_default();
+        let _ = self.security.set(proto::Security {
+            model: Some(Model::Tls(Tls {
+                cipher_suite: tls
+                    .cipher_suite
+                    .map(|name| CipherSuite::StandardName(name.to_owned())),
+                local_certificate: Vec::new(),
+                remote_certificate,
+            })),
+        });
+    }
+
+    /// Counts a keepalive PING sent on the connection.
+    pub(crate) fn keep_alive_sent(&self) {
+        self.keep_alives_sent.fetch_add(1, Ordering::Relaxed);
     }
 
     fn name(&self) -> String {
@@ -305,6 +338,7 @@ impl SocketEntry {
             streams_failed: count(&self.streams_failed),
             messages_sent: count(&self.messages_sent),
             messages_received: count(&self.messages_received),
+            keep_alives_sent: count(&self.keep_alives_sent),
             last_remote_stream_created_timestamp: timestamp(&self.last_remote_stream),
             last_message_sent_timestamp: timestamp(&self.last_message_sent),
             last_message_received_timestamp: timestamp(&self.last_message_received),
@@ -318,6 +352,7 @@ impl SocketEntry {
         if !summary {
             socket.local = Some(self.local.to_proto());
             socket.remote = self.remote.as_ref().map(Endpoint::to_proto);
+            socket.security = self.security.get().cloned();
         }
         socket
     }
