@@ -418,7 +418,7 @@ impl<R: Routes> Router<R> {
     /// ([`Router::with_channelz`]), health checking ([`Router::with_health`]) from a
     /// [`HealthReporter::new`] in which the server as a whole is SERVING (and goes NOT_SERVING
     /// on shutdown), and reflection ([`Router::with_reflection`]) of those shipped services, so
-    /// `grpcurl`, `grpcdebug` and `tern channelz` work with no `.proto` files. To report the
+    /// `grpcurl`, grpc-go's channelz client and `tern channelz` work with no `.proto` files. To report the
     /// health of your own services, or to reflect them too, add those three yourself instead.
     ///
     /// ```no_run

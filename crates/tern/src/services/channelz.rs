@@ -1,6 +1,6 @@
 //! channelz, `grpc.channelz.v1.Channelz` (gRFC A14): the process's servers, their listening and
 //! accepted sockets, and its channels, with call and stream counts and when the last one
-//! started, for `grpcdebug`, `tern channelz ADDR` or any other channelz client.
+//! started, for `tern channelz ADDR`, grpc-go's channelz client, `grpcurl` or any other.
 //!
 //! The registry is process-wide, as in grpc-go and grpc-java: every id (server, channel,
 //! socket) is unique in the process, `GetSocket` and `GetChannel` name an entity by id alone,
