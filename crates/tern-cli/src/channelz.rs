@@ -194,6 +194,19 @@ fn when(timestamp: Option<&tern::codegen::prost_types::Timestamp>) -> String {
     )
 }
 
+/// How a socket is secured: its TLS cipher suite, or `-`.
+fn security(socket: &Socket) -> String {
+    use tern::services::channelz::proto::security::{tls::CipherSuite, Model};
+    match socket.security.as_ref().and_then(|s| s.model.as_ref()) {
+        Some(Model::Tls(tls)) => match &tls.cipher_suite {
+            Some(CipherSuite::StandardName(name) | CipherSuite::OtherName(name)) => name.clone(),
+            None => "TLS".to_owned(),
+        },
+        Some(Model::Other(other)) => other.name.clone(),
+        None => "-".to_owned(),
+    }
+}
+
 fn state_name(data: Option<&ChannelData>) -> &'static str {
     let state = data
         .and_then(|d| d.state.as_ref())
@@ -282,6 +295,7 @@ fn render(
                     data.messages_sent.to_string(),
                     data.messages_received.to_string(),
                     when(data.last_remote_stream_created_timestamp.as_ref()),
+                    security(socket),
                 ]
             })
             .collect();
@@ -298,6 +312,7 @@ fn render(
                 "MSGS SENT",
                 "RECEIVED",
                 "LAST STREAM",
+                "SECURITY",
             ],
             &rows,
         );
@@ -411,6 +426,21 @@ mod tests {
         };
         assert_eq!(address(Some(&other)), "memory");
         assert_eq!(address(None), "-");
+    }
+
+    #[test]
+    fn security_names_the_cipher_suite() {
+        use tern::services::channelz::proto::security::{tls::CipherSuite, Model, Tls};
+        use tern::services::channelz::proto::Security;
+        let mut socket = Socket::default();
+        assert_eq!(security(&socket), "-");
+        socket.security = Some(Security {
+            model: Some(Model::Tls(Tls {
+                cipher_suite: Some(CipherSuite::StandardName("TLS13_AES_256_GCM_SHA384".into())),
+                ..Default::default()
+            })),
+        });
+        assert_eq!(security(&socket), "TLS13_AES_256_GCM_SHA384");
     }
 
     #[test]
