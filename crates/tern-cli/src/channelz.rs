@@ -22,11 +22,12 @@ pub(crate) async fn run(addr: &Target) -> Result<(), Failure> {
     let servers = servers(&client).await.map_err(explain)?;
     let mut sockets = Vec::with_capacity(servers.len());
     for server in &servers {
-        sockets.push(
-            server_sockets(&client, id_of(server))
-                .await
-                .map_err(explain)?,
-        );
+        let listed = match server_sockets(&client, id_of(server)).await {
+            // Stopped since it was listed.
+            Err(status) if status.code() == tern::Code::NotFound => Vec::new(),
+            listed => listed.map_err(explain)?,
+        };
+        sockets.push(listed);
     }
     let channels = channels(&client).await.map_err(explain)?;
     let mut subchannels = Vec::with_capacity(channels.len());

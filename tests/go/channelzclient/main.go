@@ -3,7 +3,8 @@
 // GetServers, GetServerSockets (one result a page, so every page boundary is crossed) and
 // GetTopChannels, fetches each socket with GetSocket, and prints it all as one JSON object:
 // {"servers": [{"server": Server, "sockets": [Socket...]}], "channels": [Channel...]}, each
-// message in protojson with the proto field names.
+// message in protojson with the proto field names. A server or socket that ends between being
+// listed and being fetched (NOT_FOUND) is skipped, as entities come and go while it pages.
 package main
 
 import (
@@ -16,7 +17,9 @@ import (
 
 	"google.golang.org/grpc"
 	channelzpb "google.golang.org/grpc/channelz/grpc_channelz_v1"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -65,16 +68,22 @@ func main() {
 				sockets, err := client.GetServerSockets(ctx, &channelzpb.GetServerSocketsRequest{
 					ServerId: id, StartSocketId: from, MaxResults: 1,
 				})
+				if status.Code(err) == codes.NotFound {
+					break // the server stopped since it was listed
+				}
 				if err != nil {
 					log.Fatalf("GetServerSockets(%d): %v", id, err)
 				}
 				for _, ref := range sockets.SocketRef {
 					socket, err := client.GetSocket(ctx, &channelzpb.GetSocketRequest{SocketId: ref.SocketId})
+					from = ref.SocketId + 1
+					if status.Code(err) == codes.NotFound {
+						continue // the connection closed since it was listed
+					}
 					if err != nil {
 						log.Fatalf("GetSocket(%d): %v", ref.SocketId, err)
 					}
 					sv.Sockets = append(sv.Sockets, marshal(socket.Socket))
-					from = ref.SocketId + 1
 				}
 				if sockets.End || len(sockets.SocketRef) == 0 {
 					break
