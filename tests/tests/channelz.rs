@@ -741,8 +741,10 @@ async fn grpc_go_channelz_client_reads_the_view() {
         .iter()
         .find(|s| s["server"]["ref"]["name"] == addr.to_string().as_str())
         .unwrap_or_else(|| panic!("{addr} not in {view}"));
+    // Our two failures, and perhaps some of grpc-go's own GetSocket calls: NOT_FOUND for the
+    // connections that other tests of this process closed while it paged.
     let data = &server["server"]["data"];
-    assert_eq!(int(&data["calls_failed"]), 2, "{data}");
+    assert!(int(&data["calls_failed"]) >= 2, "{data}");
     assert!(int(&data["calls_succeeded"]) >= 4, "{data}");
     assert_eq!(
         server["server"]["listen_socket"].as_array().unwrap().len(),
