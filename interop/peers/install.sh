@@ -2,7 +2,8 @@
 # Installs the interop peers, pinned, from the package registries: grpc-go's interop client and
 # server, grpc_health_probe and grpcurl (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
 # Maven Central) into interop/.peers, and @grpc/grpc-js for our Node driver (npm, from
-# interop/node/package-lock.json). All git-ignored; fast when already there.
+# interop/node/package-lock.json); and builds our small Go peers in tests/go. All git-ignored; fast
+# when already there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 peers="$here/../.peers"
@@ -47,6 +48,14 @@ stamp="$peers/go-health-reflection-server-$(sha256sum "$here/../../tests/go/heal
 if [ ! -e "$stamp" ]; then
     echo "building the grpc-go health and reflection server"
     (cd "$here/../../tests/go/healthserver" && go build -o "$peers/bin/go-health-reflection-server" .)
+    touch "$stamp"
+fi
+
+# grpc-go's channelz client, asking a Tern server for its channelz view (tests/go/channelzclient).
+stamp="$peers/go-channelz-client-$(cat "$here/../../tests/go/channelzclient/go.sum" "$here/../../tests/go/channelzclient/main.go" | sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    echo "building grpc-go's channelz client"
+    (cd "$here/../../tests/go/channelzclient" && go build -o "$peers/bin/go-channelz-client" .)
     touch "$stamp"
 fi
 

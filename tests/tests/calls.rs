@@ -468,3 +468,23 @@ async fn receive_limit_applies_to_every_message_of_a_stream() {
     let status = replies.message().await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
 }
+
+/// A server that rejects a call at once (Trailers-Only, then the stream closed) may do so
+/// before the client has sent the request; the client still reports the server's status, not
+/// its own failure to send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_that_outruns_the_request_is_the_outcome() {
+    use tern::services::health::proto::health_client::HealthClient;
+    use tern::services::health::proto::HealthCheckRequest;
+    let addr = start_probe_server().await;
+    let client = HealthClient::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let status = client
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented, "{status}");
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// (protos, generated module, descriptor file) for each shipped package.
-const SHIPPED: [(&[&str], &str, &str); 4] = [
+const SHIPPED: [(&[&str], &str, &str); 5] = [
     (
         &["grpc/health/v1/health.proto"],
         "grpc.health.v1.rs",
@@ -19,6 +19,11 @@ const SHIPPED: [(&[&str], &str, &str); 4] = [
         &["grpc/reflection/v1alpha/reflection.proto"],
         "grpc.reflection.v1alpha.rs",
         "reflection_v1alpha.bin",
+    ),
+    (
+        &["grpc/channelz/v1/channelz.proto"],
+        "grpc.channelz.v1.rs",
+        "channelz.bin",
     ),
     (
         &["google/rpc/status.proto", "google/rpc/error_details.proto"],

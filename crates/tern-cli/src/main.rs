@@ -1,5 +1,5 @@
 //! `tern`: the gRPC command line. Call a method with JSON, list and describe a server's services,
-//! check its health, generate Rust code from `.proto` files.
+//! check its health, show its channelz view, generate Rust code from `.proto` files.
 //!
 //! TLS: a target `https://host:port` is called over TLS, and so is any target when `--cacert`,
 //! `--cert`, `--servername` or `--insecure` is given; `http://host:port`, `host:port` and
@@ -11,6 +11,7 @@
 
 mod bench;
 mod call;
+mod channelz;
 mod describe;
 mod schema;
 
@@ -25,7 +26,7 @@ use tern::{Channel, Status};
 #[command(
     name = "tern",
     version,
-    about = "Call, list and describe gRPC services; check health; generate code"
+    about = "Call, list and describe gRPC services; check health; show channelz; generate code"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -169,6 +170,12 @@ enum Command {
         /// How long to wait for the answer.
         #[arg(long, value_parser = parse_duration, default_value = "5s")]
         timeout: Duration,
+    },
+    /// Shows a server's channelz view (grpc.channelz.v1) as tables: its servers and their calls,
+    /// their connections' streams and messages, and the process's channels.
+    Channelz {
+        /// The server.
+        addr: String,
     },
     /// Load-tests a method: calls/s, latency percentiles, errors by status code.
     Bench {
@@ -379,6 +386,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             service,
             timeout,
         } => Ok(health(&target(addr)?, &service, timeout).await),
+        Command::Channelz { addr } => {
+            channelz::run(&target(addr)?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             addr,
             method,

@@ -645,3 +645,100 @@ async fn bench_counts_calls_latencies_and_errors_for_every_shape() {
     .await;
     assert!(timed["calls"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test]
+async fn channelz_prints_servers_sockets_and_channels() {
+    use tern_tests::probe::probe_client::ProbeClient;
+    use tern_tests::probe::EchoRequest;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(
+        tern::Server::builder()
+            .admin()
+            .add_service(tern_tests::probe::probe_server::ProbeServer::new(
+                tern_tests::ProbeService,
+            ))
+            .serve_listener(listener, std::future::pending()),
+    );
+    // A recorded channel in this process, two calls that succeed and one that fails.
+    let target = format!("http://{addr}");
+    let channel = tern::Channel::builder(&target)
+        .unwrap()
+        .channelz()
+        .connect()
+        .await
+        .unwrap();
+    let client = ProbeClient::new(channel);
+    for fail_code in [0, 0, 5] {
+        let _ = client
+            .echo(EchoRequest {
+                fail_code,
+                ..Default::default()
+            })
+            .await;
+    }
+
+    let out = tern(&["channelz", &addr], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // The server's row: id, name, then calls started, succeeded, failed. Our three calls are
+    // done; tern's own calls so far (GetServers is in flight) all succeeded.
+    let server = lines
+        .iter()
+        .map(|l| words(l))
+        .find(|w| w.get(1) == Some(&addr))
+        .unwrap_or_else(|| panic!("no server row for {addr} in\n{}", out.stdout));
+    let started: i64 = server[2].parse().unwrap();
+    assert_eq!(server[4], "1", "{}", out.stdout);
+    assert!(started >= 4, "{}", out.stdout);
+    assert!(server[5].ends_with('Z'), "{}", out.stdout);
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("sockets of server {} ", server[0])))
+        .unwrap_or_else(|| panic!("no sockets of server {} in\n{}", server[0], out.stdout));
+    assert_eq!(
+        words(lines[header + 1])[..4],
+        ["ID", "LOCAL", "REMOTE", "STREAMS"]
+    );
+    // Our connection: three streams, all of which sent a status; three messages each way
+    // but the failed call's answer.
+    let ours = lines[header + 2..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .map(|l| words(l))
+        .find(|w| w[3] == "3")
+        .unwrap_or_else(|| panic!("no socket with our three streams in\n{}", out.stdout));
+    assert_eq!(ours[1], addr);
+    assert!(ours[2].starts_with("127.0.0.1:"), "{}", out.stdout);
+    assert_eq!(ours[4..8], ["3", "0", "2", "3"], "{}", out.stdout);
+    // And the channel, with its target and state.
+    let channel = lines
+        .iter()
+        .map(|l| words(l))
+        .find(|w| w.get(1) == Some(&target))
+        .unwrap_or_else(|| panic!("no channel row for {target} in\n{}", out.stdout));
+    assert_eq!(channel[2..6], ["READY", "3", "2", "1"], "{}", out.stdout);
+    // Its one subchannel (pick_first): the server's address, READY.
+    let header = format!("subchannels of channel {} (1)", channel[0]);
+    let at = lines
+        .iter()
+        .position(|l| *l == header)
+        .unwrap_or_else(|| panic!("no {header:?} in\n{}", out.stdout));
+    assert_eq!(words(lines[at + 1]), ["ID", "ADDRESS", "STATE"]);
+    assert_eq!(
+        words(lines[at + 2])[1..],
+        [addr.clone(), "READY".to_owned()]
+    );
+
+    // A server without channelz: the error says how to turn it on.
+    let plain = serve().await;
+    let out = tern(&["channelz", &plain], None).await;
+    assert_eq!(out.code, 12, "{}", out.stderr);
+    assert!(out.stderr.contains(".with_admin()"), "{}", out.stderr);
+}

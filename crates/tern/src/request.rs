@@ -36,6 +36,8 @@ pub(crate) struct Peer {
     pub(crate) addr: Option<SocketAddr>,
     #[cfg(feature = "tls-core")]
     pub(crate) tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    /// The connection's channelz counters, when the server records itself in channelz.
+    pub(crate) channelz: Option<std::sync::Arc<crate::services::channelz::SocketEntry>>,
 }
 
 /// What the client sends of a request.

@@ -129,6 +129,9 @@ pub(crate) struct Balancer {
     pub(crate) target: String,
     pub(crate) state: watch::Sender<Snapshot>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    /// The channel's channelz record, told of the subchannels; weak, so that the record goes
+    /// with the channel, not with this task.
+    pub(crate) channelz: Option<std::sync::Weak<crate::services::channelz::ChannelEntry>>,
 }
 
 impl Balancer {
@@ -151,6 +154,7 @@ impl Balancer {
             target,
             state,
             mut commands,
+            channelz,
         } = self;
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let mut run = Run {
@@ -166,6 +170,7 @@ impl Balancer {
             resolution_failure: None,
             want_resolution: false,
             state,
+            channelz,
         };
         let resolver = match source {
             Source::Fixed(endpoints) => {
@@ -239,6 +244,9 @@ impl Balancer {
             run.publish();
         }
         run.subchannels.clear();
+        if let Some(channelz) = run.channelz.as_ref().and_then(|c| c.upgrade()) {
+            channelz.set_subchannels(std::iter::empty());
+        }
         run.state.send_replace(Snapshot {
             state: ConnectivityState::Shutdown,
             ready: Vec::new(),
@@ -315,6 +323,7 @@ struct Run {
     resolution_failure: Option<Failure>,
     want_resolution: bool,
     state: watch::Sender<Snapshot>,
+    channelz: Option<std::sync::Weak<crate::services::channelz::ChannelEntry>>,
 }
 
 impl Run {
@@ -454,9 +463,26 @@ impl Run {
         }
     }
 
-    /// Publishes the state and the connections to pick from, if either changed.
+    /// Publishes the state and the connections to pick from, if either changed (and tells
+    /// channelz of the subchannels, when the channel is recorded there).
     fn publish(&mut self) {
         use ConnectivityState::*;
+        if let Some(channelz) = self.channelz.as_ref().and_then(|c| c.upgrade()) {
+            channelz.set_subchannels(self.subchannels.iter().map(|s| {
+                let address = match &s.endpoint {
+                    Endpoint::Net(address) => address.to_string(),
+                    Endpoint::Memory(_) => "memory".to_owned(),
+                };
+                let state = match s.state {
+                    SubState::Idle => Idle,
+                    SubState::Connecting if s.failing => TransientFailure,
+                    SubState::Connecting => Connecting,
+                    SubState::Ready(_) => Ready,
+                    SubState::Failed => TransientFailure,
+                };
+                (s.id, address, state)
+            }));
+        }
         let ready: Vec<Arc<ReadyConn>> = match self.policy {
             LoadBalancing::PickFirst => self
                 .subchannels

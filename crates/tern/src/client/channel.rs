@@ -106,6 +106,8 @@ pub struct ChannelBuilder {
     min_resolution_interval: Duration,
     interceptors: ClientChain,
     service_config: Option<Arc<ServiceConfig>>,
+    /// The channel's channelz record, when it asked for one.
+    channelz: Option<Arc<crate::services::channelz::ChannelEntry>>,
 }
 
 impl ChannelBuilder {
@@ -122,6 +124,19 @@ impl ChannelBuilder {
         }
         self.service_config = Some(Arc::new(config));
         Ok(self)
+    }
+
+    /// Records the channel in channelz ([`services::channelz`](crate::services::channelz)):
+    /// its target, connectivity state and calls started, succeeded and failed, shown by any
+    /// channelz service in the process, until the channel's last clone is dropped. Its counter
+    /// runs before every interceptor, whenever this is called, so it sees every call.
+    pub fn channelz(mut self) -> ChannelBuilder {
+        if self.channelz.is_none() {
+            let calls = crate::services::channelz::register_channel(&self.target);
+            self.channelz = Some(calls.entry());
+            self.interceptors.0.insert(0, Arc::new(calls));
+        }
+        self
     }
 
     /// Adds an interceptor, run on every call made on the channel before it is sent, after
@@ -276,6 +291,9 @@ impl ChannelBuilder {
             backoff: self.backoff,
         });
         let (state, snapshot) = watch::channel(Snapshot::idle());
+        if let Some(channelz) = &self.channelz {
+            channelz.follow_state(snapshot.clone());
+        }
         let (commands, receiver) = mpsc::unbounded_channel();
         let balancer = Balancer {
             dialer,
@@ -285,6 +303,7 @@ impl ChannelBuilder {
             target: self.target.clone(),
             state,
             commands: receiver,
+            channelz: self.channelz.as_ref().map(Arc::downgrade),
         };
         Channel {
             inner: Arc::new(Inner {
@@ -401,6 +420,7 @@ impl Channel {
             min_resolution_interval: Duration::from_secs(30),
             interceptors: ClientChain::default(),
             service_config: None,
+            channelz: None,
         })
     }
 

@@ -5,7 +5,7 @@
 //! retries or hedging) without asking the user's message type for `Clone`.
 
 mod backoff;
-mod balancer;
+pub(crate) mod balancer;
 mod channel;
 mod resolver;
 mod retry;
@@ -290,7 +290,17 @@ impl Client {
         loop {
             let head = self.head(path, metadata, deadline, sender);
             let (pending, mut send) = self.channel.start(head, wait_for_ready).await?;
-            send.send_now(body.clone(), true)?;
+            if let Err(status) = send.send_now(body.clone(), true) {
+                // The server may have answered and closed the stream before the request went
+                // out (a Trailers-Only rejection of an unknown method, say): that answer,
+                // already received, is the call's outcome, not the failed send.
+                let mut answer = pin!(pending.head());
+                let answer = poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
+                return match answer {
+                    Poll::Ready(Ok((head, recv))) => Ok((head, recv, send)),
+                    _ => Err(status),
+                };
+            }
             match pending.head().await {
                 Ok((head, recv)) => return Ok((head, recv, send)),
                 Err(StartError::Refused(status)) if attempt < MAX_ATTEMPTS => {

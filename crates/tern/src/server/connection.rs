@@ -15,6 +15,7 @@ use tokio::time::{sleep, Instant};
 
 use super::{handle_stream, io, Routes, Shared, ShutdownSignal};
 use crate::request::Peer;
+use crate::services::channelz::SocketRegistration;
 use crate::transport::server::ServerConnection;
 
 /// The connection-level timers, as the server builder set them.
@@ -79,6 +80,7 @@ impl Drop for StreamGuard {
 pub(super) async fn serve_connection<R, IO>(
     io: IO,
     remote: Option<SocketAddr>,
+    channelz: Option<SocketRegistration>,
     shared: Arc<Shared<R>>,
     shutdown: watch::Receiver<bool>,
 ) where
@@ -87,8 +89,11 @@ pub(super) async fn serve_connection<R, IO>(
 {
     let peer = Peer {
         addr: remote,
+        channelz: channelz.as_ref().map(SocketRegistration::entry),
         ..Peer::default()
     };
+    // In channelz for as long as this connection is served.
+    let _channelz = channelz;
     // The TLS handshake and the HTTP/2 preface together must come within the handshake timeout.
     let deadline = Instant::now() + shared.server.preface_timeout;
     #[cfg(feature = "tls-core")]
@@ -101,6 +106,9 @@ pub(super) async fn serve_connection<R, IO>(
                 return tracing::info!(peer = %name, "connection refused: no TLS handshake in time")
             }
         };
+        if let Some(socket) = &peer.channelz {
+            socket.set_tls(&accepted.info);
+        }
         let peer = Peer {
             tls: Some(accepted.info),
             ..peer
@@ -219,6 +227,9 @@ async fn serve_http2<R, IO>(
             () = &mut keepalive, if pinger.is_some() && !awaiting_pong => {
                 if let Some(p) = pinger.as_mut() {
                     if p.send().is_ok() {
+                        if let Some(socket) = &peer.channelz {
+                            socket.keep_alive_sent();
+                        }
                         awaiting_pong = true;
                         pong_deadline.as_mut().reset(Instant::now() + timers.keepalive_timeout);
                     }

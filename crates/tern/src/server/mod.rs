@@ -37,6 +37,8 @@ use crate::protocol::headers::{
     GRPC_TIMEOUT,
 };
 use crate::protocol::timeout;
+use crate::services::channelz::proto::channelz_server::ChannelzServer;
+use crate::services::channelz::{ChannelzService, Endpoint, ServerRegistration};
 use crate::services::health::proto::health_server::HealthServer;
 use crate::services::health::{HealthReporter, HealthService};
 use crate::services::reflection::{Reflection, ReflectionV1, ReflectionV1alpha};
@@ -47,6 +49,14 @@ type ReflectionV1alphaServer =
     crate::services::reflection::v1alpha::server_reflection_server::ServerReflectionServer<
         ReflectionV1alpha,
     >;
+/// What [`Router::with_admin`] adds: channelz, reflection (both versions) and health.
+type Admin<R> = (
+    ChannelzServer<ChannelzService>,
+    (
+        ReflectionV1alphaServer,
+        (ReflectionV1Server, (HealthServer<HealthService>, R)),
+    ),
+);
 use crate::request::Peer;
 use crate::status::Status;
 use crate::transport::server::IncomingStream;
@@ -149,6 +159,8 @@ pub struct Server {
     /// Set NOT_SERVING when shutdown starts.
     health: Option<HealthReporter>,
     interceptors: ServerChain,
+    /// Whether the server records itself, its sockets and its calls in channelz.
+    channelz: bool,
     #[cfg(feature = "tls-core")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -165,6 +177,7 @@ impl Default for Server {
             timers: ConnectionTimers::default(),
             health: None,
             interceptors: ServerChain::default(),
+            channelz: false,
             preface_timeout: Duration::from_secs(10),
             #[cfg(feature = "tls-core")]
             tls: None,
@@ -307,6 +320,34 @@ impl Server {
         self
     }
 
+    /// Records this server in channelz while it serves: its listening socket, each connection
+    /// (local and remote address, streams, messages) and its calls started, succeeded and
+    /// failed, for whichever channelz service the process runs (see
+    /// [`services::channelz`](crate::services::channelz); [`Router::with_channelz`] also serves
+    /// it). The counting interceptor runs before every other, whenever this is called, so it
+    /// sees every call. Servers without it pay nothing.
+    pub fn channelz(mut self) -> Server {
+        if !self.channelz {
+            self.channelz = true;
+            let calls: Arc<dyn crate::interceptor::chain::DynServerInterceptor> =
+                Arc::new(crate::services::channelz::ServerCalls);
+            self.interceptors.0.insert(0, calls);
+        }
+        self
+    }
+
+    /// Turns on what an operator's tools ask a server, as grpc-go's `admin` package does:
+    /// channelz for this server ([`Server::channelz`]) and its service, health checking with a
+    /// [`HealthReporter::new`] (the server SERVING), and reflection of those shipped services.
+    /// See [`Router::with_admin`].
+    pub fn admin(self) -> Router<Admin<()>> {
+        Router {
+            server: self,
+            routes: (),
+        }
+        .with_admin()
+    }
+
     /// Adds a service, giving the router that serves it.
     pub fn add_service<S: Service>(self, service: S) -> Router<(S, ())> {
         Router {
@@ -358,6 +399,46 @@ impl<R: Routes> Router<R> {
         let service = health.service();
         self.server.health = Some(health);
         self.add_service(service)
+    }
+
+    /// Records the server in channelz, as [`Server::channelz`] does.
+    pub fn channelz(mut self) -> Router<R> {
+        self.server = self.server.channelz();
+        self
+    }
+
+    /// Records the server in channelz ([`Server::channelz`]) and serves
+    /// `grpc.channelz.v1.Channelz`, which shows every server and channel of the process that
+    /// records itself.
+    pub fn with_channelz(self) -> Router<(ChannelzServer<ChannelzService>, R)> {
+        self.channelz().add_service(ChannelzService::server())
+    }
+
+    /// The admin services in one line, as grpc-go's `admin` package gives them: channelz
+    /// ([`Router::with_channelz`]), health checking ([`Router::with_health`]) from a
+    /// [`HealthReporter::new`] in which the server as a whole is SERVING (and goes NOT_SERVING
+    /// on shutdown), and reflection ([`Router::with_reflection`]) of those shipped services, so
+    /// `grpcurl`, grpc-go's channelz client and `tern channelz` work with no `.proto` files. To report the
+    /// health of your own services, or to reflect them too, add those three yourself instead.
+    ///
+    /// ```no_run
+    /// # async fn f<S: tern::server::Service>(service: S) -> Result<(), tern::Error> {
+    /// tern::Server::builder()
+    ///     .add_service(service)
+    ///     .with_admin()
+    ///     .serve("0.0.0.0:5000".parse().unwrap())
+    ///     .await
+    /// # }
+    /// ```
+    pub fn with_admin(self) -> Router<Admin<R>> {
+        let reflection = Reflection::new()
+            .register(crate::services::health::proto::FILE_DESCRIPTOR_SET)
+            .and_then(|r| r.register(crate::services::channelz::proto::FILE_DESCRIPTOR_SET));
+        // Tern's own descriptors are checked in and tested: they always register.
+        let reflection = reflection.unwrap_or_default();
+        self.with_health(HealthReporter::new())
+            .with_reflection(reflection)
+            .with_channelz()
     }
 
     /// Serves server reflection (`grpc.reflection.v1` and `v1alpha`) from `reflection`.
@@ -454,9 +535,14 @@ impl<R: Routes> Router<R> {
         mut listener: L,
         signal: impl Future<Output = ()>,
     ) -> Result<(), Error> {
+        let channelz = self
+            .server
+            .channelz
+            .then(|| crate::services::channelz::register_server(listener.endpoint()));
         let shared = Arc::new(Shared {
             routes: self.routes,
             server: self.server,
+            channelz,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         // Each connection task holds a sender; when all are dropped, every connection is done.
@@ -475,11 +561,14 @@ impl<R: Routes> Router<R> {
                 },
                 () = &mut signal => break,
             };
+            let socket = shared.channelz.as_ref().map(|server| {
+                server.open_socket(listener.local_endpoint(&io), remote.map(Endpoint::Tcp))
+            });
             let shared = shared.clone();
             let shutdown = shutdown_rx.clone();
             let done = done_tx.clone();
             tokio::spawn(async move {
-                connection::serve_connection(io, remote, shared, shutdown).await;
+                connection::serve_connection(io, remote, socket, shared, shutdown).await;
                 drop(done);
             });
         }
@@ -500,6 +589,14 @@ trait Listener: Send {
     fn accept(
         &mut self,
     ) -> impl Future<Output = std::io::Result<(Self::Io, Option<SocketAddr>)>> + Send;
+
+    /// Where it listens, for channelz.
+    fn endpoint(&self) -> Endpoint;
+
+    /// The local end of a connection it accepted, for channelz.
+    fn local_endpoint(&self, _io: &Self::Io) -> Endpoint {
+        self.endpoint()
+    }
 }
 
 impl Listener for TcpListener {
@@ -510,12 +607,26 @@ impl Listener for TcpListener {
         let _ = stream.set_nodelay(true);
         Ok((stream, Some(remote)))
     }
+
+    fn endpoint(&self) -> Endpoint {
+        self.local_addr()
+            .map_or(Endpoint::Other("tcp"), Endpoint::Tcp)
+    }
+
+    fn local_endpoint(&self, io: &TcpStream) -> Endpoint {
+        io.local_addr()
+            .map_or_else(|_| self.endpoint(), Endpoint::Tcp)
+    }
 }
 
 impl Listener for crate::memory::MemoryListener {
     type Io = tokio::io::DuplexStream;
     async fn accept(&mut self) -> std::io::Result<(tokio::io::DuplexStream, Option<SocketAddr>)> {
         Ok((crate::memory::MemoryListener::accept(self).await, None))
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::Other("memory")
     }
 }
 
@@ -526,11 +637,21 @@ impl Listener for tokio::net::UnixListener {
         let (stream, _) = tokio::net::UnixListener::accept(self).await?;
         Ok((stream, None))
     }
+
+    fn endpoint(&self) -> Endpoint {
+        let path = self
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| p.to_string_lossy().into_owned()));
+        path.map_or(Endpoint::Other("unix"), Endpoint::Unix)
+    }
 }
 
 pub(crate) struct Shared<R> {
     routes: R,
     server: Server,
+    /// Keeps the server in channelz while it serves, when it records itself there.
+    channelz: Option<ServerRegistration>,
 }
 
 fn reject_http(stream: &mut IncomingStream, status: StatusCode) {

@@ -58,4 +58,6 @@ pub(crate) struct TlsInfo {
     pub(crate) peer_certificates: Option<Vec<CertificateDer<'static>>>,
     /// The name the client asked for (SNI), if it sent one.
     pub(crate) server_name: Option<String>,
+    /// The negotiated cipher suite's standard name, e.g. `TLS13_AES_128_GCM_SHA256`.
+    pub(crate) cipher_suite: Option<&'static str>,
 }

@@ -305,6 +305,9 @@ where
     let info = TlsInfo {
         peer_certificates: session.peer_certificates().map(<[_]>::to_vec),
         server_name: session.server_name().map(str::to_owned),
+        cipher_suite: session
+            .negotiated_cipher_suite()
+            .and_then(|suite| suite.suite().as_str()),
     };
     Ok(Accepted {
         io: stream,
