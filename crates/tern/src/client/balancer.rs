@@ -101,6 +101,35 @@ impl Snapshot {
     }
 }
 
+/// When the channel last started a call, for the idle timeout: written by every call (one
+/// relaxed store of a millisecond count), read by the balancer when its idle timer fires.
+#[derive(Debug)]
+pub(crate) struct IdleClock {
+    epoch: Instant,
+    last_call_ms: std::sync::atomic::AtomicU64,
+}
+
+impl IdleClock {
+    pub(crate) fn new() -> IdleClock {
+        IdleClock {
+            epoch: Instant::now(),
+            last_call_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// A call is starting.
+    pub(crate) fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_call_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn last_call(&self) -> Instant {
+        self.epoch
+            + Duration::from_millis(self.last_call_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// Where the addresses come from.
 #[derive(Debug)]
 pub(crate) enum Source {
@@ -129,6 +158,9 @@ pub(crate) struct Balancer {
     pub(crate) target: String,
     pub(crate) state: watch::Sender<Snapshot>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    /// How long without a new call before the channel goes IDLE (its connections closed, opened
+    /// again by the next call), and the clock calls keep.
+    pub(crate) idle_timeout: Option<(Duration, Arc<IdleClock>)>,
     /// The channel's channelz record, told of the subchannels; weak, so that the record goes
     /// with the channel, not with this task.
     pub(crate) channelz: Option<std::sync::Weak<crate::services::channelz::ChannelEntry>>,
@@ -155,6 +187,7 @@ impl Balancer {
             state,
             mut commands,
             channelz,
+            idle_timeout,
         } = self;
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let mut run = Run {
@@ -236,6 +269,20 @@ impl Balancer {
                 } => {
                     resolution.at = None;
                     resolution.start();
+                }
+                () = async {
+                    match (&idle_timeout, run.idle) {
+                        (Some((timeout, clock)), false) => {
+                            tokio::time::sleep_until(clock.last_call() + *timeout).await
+                        }
+                        _ => std::future::pending().await,
+                    }
+                } => {
+                    if let Some((timeout, clock)) = &idle_timeout {
+                        if clock.last_call().elapsed() >= *timeout {
+                            run.enter_idle();
+                        }
+                    }
                 }
             }
             if std::mem::take(&mut run.want_resolution) {
@@ -373,6 +420,23 @@ impl Run {
                     sub.connect();
                 }
             }
+        }
+    }
+
+    /// No call for the idle timeout: closes every connection (calls still running on one keep
+    /// it until they end) and waits for the next call, as gRPC's idle mode does.
+    fn enter_idle(&mut self) {
+        tracing::debug!("channel idle: closing its connections");
+        let endpoints: Vec<Endpoint> = self
+            .subchannels
+            .drain(..)
+            .map(|s| s.endpoint.clone())
+            .collect();
+        self.selected = None;
+        self.idle = true;
+        for endpoint in endpoints {
+            let sub = self.spawn(endpoint);
+            self.subchannels.push(sub);
         }
     }
 

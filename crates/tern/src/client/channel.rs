@@ -15,7 +15,9 @@ use http::uri::{Authority, Scheme};
 use tokio::sync::{mpsc, watch};
 
 use super::backoff::BackoffConfig;
-use super::balancer::{Balancer, Command, ConnectivityState, LoadBalancing, Snapshot, Source};
+use super::balancer::{
+    Balancer, Command, ConnectivityState, IdleClock, LoadBalancing, Snapshot, Source,
+};
 use super::resolver::{DnsResolver, Resolver};
 use super::retry::Throttle;
 use super::service_config::ServiceConfig;
@@ -61,6 +63,8 @@ struct Inner {
     credentials: Option<Credentials>,
     interceptors: ClientChain,
     service_config: Option<Arc<ServiceConfig>>,
+    /// When the last call started, for the idle timeout.
+    idle_clock: Option<Arc<IdleClock>>,
     /// The service config's retry throttle, shared by every call on the channel.
     throttle: Option<Throttle>,
     /// What calls pick from, published by the balancer.
@@ -106,11 +110,20 @@ pub struct ChannelBuilder {
     min_resolution_interval: Duration,
     interceptors: ClientChain,
     service_config: Option<Arc<ServiceConfig>>,
+    idle_timeout: Option<Duration>,
     /// The channel's channelz record, when it asked for one.
     channelz: Option<Arc<crate::services::channelz::ChannelEntry>>,
 }
 
 impl ChannelBuilder {
+    /// Closes the channel's connections after this long without a new call, and opens them
+    /// again on the next one (gRPC's idle mode; default 30 minutes; `None` never idles). Calls
+    /// still running on a connection keep it until they end.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> ChannelBuilder {
+        self.idle_timeout = timeout;
+        self
+    }
+
     /// Gives the channel a service config (gRFC A2's JSON: per-method timeouts, wait-for-ready,
     /// message size limits, retry and hedging policies, the load-balancing policy), used as the
     /// default a resolver's config would replace. Its load-balancing policy, if it names one,
@@ -295,6 +308,7 @@ impl ChannelBuilder {
             channelz.follow_state(snapshot.clone());
         }
         let (commands, receiver) = mpsc::unbounded_channel();
+        let idle_clock = self.idle_timeout.map(|_| Arc::new(IdleClock::new()));
         let balancer = Balancer {
             dialer,
             source: self.source,
@@ -304,6 +318,7 @@ impl ChannelBuilder {
             state,
             commands: receiver,
             channelz: self.channelz.as_ref().map(Arc::downgrade),
+            idle_timeout: self.idle_timeout.zip(idle_clock.clone()),
         };
         Channel {
             inner: Arc::new(Inner {
@@ -322,6 +337,7 @@ impl ChannelBuilder {
                     .and_then(|c| c.retry_throttling.as_ref())
                     .map(Throttle::new),
                 service_config: self.service_config,
+                idle_clock,
                 snapshot,
                 commands,
                 balancer: Mutex::new(Some(balancer)),
@@ -420,6 +436,7 @@ impl Channel {
             min_resolution_interval: Duration::from_secs(30),
             interceptors: ClientChain::default(),
             service_config: None,
+            idle_timeout: Some(Duration::from_secs(30 * 60)),
             channelz: None,
         })
     }
@@ -554,6 +571,9 @@ impl Channel {
         wait_for_ready: bool,
     ) -> Result<(PendingResponse, SendBody), Status> {
         self.ensure_started();
+        if let Some(clock) = &self.inner.idle_clock {
+            clock.touch();
+        }
         let mut watching: Option<watch::Receiver<Snapshot>> = None;
         loop {
             let pick = match watching.as_mut() {
