@@ -68,7 +68,26 @@ impl Probe for Flaky {
     }
 
     async fn sum(&self, request: Request<Streaming<Number>>) -> Result<Response<Number>, Status> {
-        ProbeService.sum(request).await
+        // Reads the whole stream, then fails the first attempt: a retry must send it all again.
+        let previous = request
+            .metadata()
+            .get("grpc-previous-rpc-attempts")
+            .unwrap_or("-")
+            .to_owned();
+        let mut numbers = request.into_inner();
+        let (mut count, mut value) = (0, 0);
+        while let Some(number) = numbers.message().await? {
+            count += 1;
+            value += number.value;
+        }
+        self.attempts
+            .lock()
+            .unwrap()
+            .push(format!("{previous}: {count} numbers"));
+        if previous == "-" {
+            return Err(Status::unavailable("first attempts fail"));
+        }
+        Ok(Response::new(Number { value }))
     }
 
     async fn chat(
@@ -261,4 +280,30 @@ async fn a_non_fatal_failure_sends_the_next_hedge_at_once_and_a_fatal_one_ends_t
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(*server.attempts.lock().unwrap(), ["-", "1", "2"]);
+}
+
+fn numbers(count: i64) -> impl Stream<Item = Number> + Send + 'static {
+    Items((1..=count).map(|value| Number { value }).collect())
+}
+
+#[tokio::test]
+async fn a_client_stream_is_sent_again_from_its_first_message() {
+    let server = Flaky::default();
+    let client = client(&serve(server.clone()), POLICY).await;
+    let sum = bounded(client.sum(numbers(1000))).await.unwrap();
+    assert_eq!(sum.get_ref().value, 500_500);
+    assert_eq!(
+        *server.attempts.lock().unwrap(),
+        ["-: 1000 numbers", "1: 1000 numbers"]
+    );
+}
+
+#[tokio::test]
+async fn a_client_stream_past_the_replay_buffer_is_not_retried() {
+    let server = Flaky::default();
+    let client = client(&serve(server.clone()), POLICY).await;
+    // 200,000 numbers take more than the 1 MiB kept for retries.
+    let status = bounded(client.sum(numbers(200_000))).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(*server.attempts.lock().unwrap(), ["-: 200000 numbers"]);
 }

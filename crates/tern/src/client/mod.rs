@@ -7,6 +7,7 @@
 mod backoff;
 pub(crate) mod balancer;
 mod channel;
+mod replay;
 mod resolver;
 mod retry;
 pub mod service_config;
@@ -387,6 +388,24 @@ impl Client {
         let deadline = timeout.map(|t| Instant::now() + t);
         let result = with_deadline(timeout, async {
             let metadata = self.call_metadata(&path, metadata, credentials).await?;
+            if let Some(service_config::CallPolicy::Retry(policy)) = settings.policy {
+                let head = retry::AttemptHead {
+                    path: &path,
+                    metadata: &metadata,
+                    deadline,
+                    sender: &sender,
+                };
+                return self
+                    .client_streaming_with_retries(
+                        head,
+                        messages,
+                        &codec,
+                        &settings,
+                        policy,
+                        observers.as_ref(),
+                    )
+                    .await;
+            }
             let head = self.head(&path, &metadata, deadline, &sender);
             let (pending, send) = self.channel.start(head, settings.wait_for_ready).await?;
             let _guard = spawn_sender(send, messages, codec.clone(), sender, observers.clone());

@@ -8,18 +8,23 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_core::Stream;
 use http::uri::PathAndQuery;
 
 use super::backoff::XorShift;
+use super::replay::{spawn_attempt, spawn_encoder, Replay, PER_CALL_LIMIT};
 use super::service_config::{self, HedgingPolicy, RetryPolicy, RetryThrottling};
-use super::{check_head, CallSettings, Client, ResponseHead};
+use super::{check_head, read_unary, CallSettings, Client, ResponseHead};
+use crate::codec::Codec;
+use crate::interceptor::chain::Observers;
 use crate::message::SendMessages;
 use crate::metadata::Metadata;
+use crate::request::Response;
 use crate::status::Status;
 use crate::transport::SendBody;
 
@@ -267,6 +272,105 @@ impl Client {
                 Pushback::None => next = Some(tokio::time::Instant::now()),
             }
             last_failure = Some(status);
+        }
+    }
+}
+
+/// What every attempt of a call sends first.
+pub(super) struct AttemptHead<'a> {
+    pub(super) path: &'a PathAndQuery,
+    pub(super) metadata: &'a Metadata,
+    pub(super) deadline: Option<Instant>,
+    pub(super) sender: &'a SendMessages,
+}
+
+impl Client {
+    /// A client-streaming call under a retry policy: the request stream is encoded once into a
+    /// replay buffer, and each attempt sends it from the start; a failure before response
+    /// headers is retried as for unary calls while the buffer still holds every request (up to
+    /// [`PER_CALL_LIMIT`](super::replay::PER_CALL_LIMIT) bytes).
+    pub(super) async fn client_streaming_with_retries<C, S>(
+        &self,
+        head: AttemptHead<'_>,
+        messages: S,
+        codec: &C,
+        settings: &CallSettings<'_>,
+        policy: &RetryPolicy,
+        observers: Option<&Arc<Observers>>,
+    ) -> Result<Response<C::Decode>, Status>
+    where
+        C: Codec,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let replay = Replay::new(PER_CALL_LIMIT);
+        let _encoder = spawn_encoder(
+            replay.clone(),
+            messages,
+            codec.clone(),
+            head.sender.clone(),
+            observers.cloned(),
+        );
+        let throttle = self.channel.retry_throttle();
+        let mut backoff = RetryBackoff::new(policy);
+        let mut previous = 0;
+        loop {
+            let with_count;
+            let metadata = if previous == 0 {
+                head.metadata
+            } else {
+                let mut counted = head.metadata.clone();
+                counted.insert("grpc-previous-rpc-attempts", &previous.to_string())?;
+                with_count = counted;
+                &with_count
+            };
+            let request = self.head(head.path, metadata, head.deadline, head.sender);
+            let mut attempt = None;
+            let outcome = match self.channel.start(request, settings.wait_for_ready).await {
+                Ok((pending, send)) => {
+                    attempt = Some(spawn_attempt(send, replay.clone(), replay.begin_attempt()));
+                    match pending.head().await {
+                        Ok((response, recv)) => check_head(response, recv, settings.receive_limit),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Err(status) => Err(status),
+            };
+            let status = match outcome {
+                Ok(response) => {
+                    replay.commit();
+                    if let Some(throttle) = throttle {
+                        throttle.succeeded();
+                    }
+                    // The attempt's sender keeps sending the rest of the stream meanwhile.
+                    let result = read_unary(response, codec, observers.map(|o| &**o)).await;
+                    drop(attempt);
+                    return result;
+                }
+                Err(status) => status,
+            };
+            if !policy.retryable_status_codes.contains(&status.code()) {
+                if let Some(throttle) = throttle {
+                    throttle.succeeded();
+                }
+                return Err(status);
+            }
+            let allowed = throttle.is_none_or(|t| t.failed());
+            let wait = match pushback(&status) {
+                Pushback::Stop => return Err(status),
+                Pushback::After(wait) => {
+                    backoff.reset(policy);
+                    wait
+                }
+                Pushback::None => backoff.wait(policy),
+            };
+            if !allowed || previous + 1 >= policy.max_attempts || !replay.can_retry() {
+                return Err(status);
+            }
+            // Gives the failed attempt up (its stream is reset) before the next begins.
+            drop(attempt);
+            tracing::debug!(%status, attempt = previous + 1, ?wait, "retrying a client stream");
+            tokio::time::sleep(wait).await;
+            previous += 1;
         }
     }
 }
