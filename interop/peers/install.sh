@@ -75,15 +75,18 @@ if [ ! -e "$stamp" ]; then
     mkdir -p "$peers/java"
     (cd "$here/java" && mvn -q -B -Dstyle.color=never package -Dgrpc.version="$GRPC_JAVA_VERSION" \
         -Dpeers.dir="$peers/java")
-    for role in client:TestServiceClient server:TestServiceServer; do
-        cat > "$peers/bin/java-interop-${role%%:*}" <<SCRIPT
+    touch "$stamp"
+fi
+# The launchers (cheap, so written every time): the interop client and server, and the xDS
+# test server, whose rpc-behavior metadata (grpc/grpc doc/xds-test-descriptions.md) makes calls
+# fail until a given retry attempt: the peer for the client's retries.
+for role in client:TestServiceClient server:TestServiceServer xds-server:XdsTestServer; do
+    cat > "$peers/bin/java-interop-${role%%:*}" <<SCRIPT
 #!/usr/bin/env bash
 exec java -cp '$peers/java/lib/*' io.grpc.testing.integration.${role##*:} "\$@"
 SCRIPT
-        chmod +x "$peers/bin/java-interop-${role%%:*}"
-    done
-    touch "$stamp"
-fi
+    chmod +x "$peers/bin/java-interop-${role%%:*}"
+done
 
 node_dir="$here/../node"
 stamp="$node_dir/node_modules/.installed-$(sha256sum "$node_dir/package-lock.json" | cut -c1-16)"
