@@ -10,7 +10,7 @@ if [ ! -x "$h2spec" ]; then
     echo "h2spec not found at $h2spec: run interop/peers/install.sh (or set H2SPEC)" >&2
     exit 2
 fi
-cargo build --quiet -p tern-tests --bin h2spec-server
+cargo build --quiet --locked -p tern-tests --bin h2spec-server
 out="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$out"' EXIT
 target/debug/h2spec-server 127.0.0.1:0 >"$out/server" 2>&1 &
