@@ -449,6 +449,7 @@ where
         if self.done {
             return Poll::Ready(None);
         }
+        let mut timer_fired = false;
         loop {
             let mut progress = false;
             while let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
@@ -474,7 +475,10 @@ where
             if progress {
                 continue;
             }
-            if self.poll_timer(cx) {
+            // Once per poll: a deadline the engine left in the past cannot spin this loop
+            // (the timer, already due, wakes the task again instead).
+            if self.poll_timer(cx, !timer_fired) {
+                timer_fired = true;
                 continue;
             }
             self.yielded = false;
@@ -498,7 +502,7 @@ where
             if self.read_buf.capacity() - len < READ_CHUNK / 4 {
                 self.read_buf.reserve(READ_CHUNK);
             }
-            let spare = self.read_buf.capacity() - len;
+            let spare = (self.read_buf.capacity() - len).min(READ_CHUNK);
             // Zeroed, as reading into uninitialized memory would need `unsafe`.
             self.read_buf.resize(len + spare, 0);
             let mut buf = ReadBuf::new(&mut self.read_buf[len..]);
@@ -829,9 +833,9 @@ where
         true
     }
 
-    /// Arms the timer at the engine's next deadline; true if it had already passed (and the
-    /// engine has been told).
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Arms the timer at the engine's next deadline; true if it had already passed and the
+    /// engine has been told (only if `may_fire`; else the task is woken to do it).
+    fn poll_timer(&mut self, cx: &mut Context<'_>, may_fire: bool) -> bool {
         let next = self.conn.next_timeout();
         if next != self.timer_at {
             self.timer_at = next;
@@ -845,6 +849,10 @@ where
             return false;
         }
         if self.timer.as_mut().poll(cx).is_ready() {
+            if !may_fire {
+                cx.waker().wake_by_ref();
+                return false;
+            }
             self.timer_at = None;
             self.conn.handle_timeout(Instant::now());
             return true;
