@@ -236,6 +236,40 @@ async fn a_thousand_calls_in_flight_on_one_connection() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_calls_than_the_stream_limit_all_finish() {
+    // At MAX_CONCURRENT_STREAMS running handlers the engine stops reading; each handler's end
+    // (the driver's `handler_done`) lets the next request in.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tern::Server::builder()
+            .http2_engine(Http2Engine::Tern)
+            .max_concurrent_streams(Some(4))
+            .add_service(ProbeServer::new(ProbeService))
+            .serve_listener(listener, std::future::pending()),
+    );
+    let client = client_of(addr).await;
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .echo(EchoRequest {
+                        message: format!("call {i}"),
+                        sleep_ms: 20,
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|reply| reply.into_inner().message)
+            })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), format!("call {i}"));
+    }
+}
+
 #[tokio::test]
 async fn deadlines_end_calls_on_both_sides() {
     let client = client().await;
