@@ -903,3 +903,105 @@ fn request_parts(head: RequestHead) -> http::request::Parts {
     parts.headers = head.headers;
     parts
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use http::{HeaderMap, Method};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The server driver on a 64-byte pipe, so that nearly every write is partial, against a
+    /// client `Connection` driven by hand: a 200 KiB request and a 300 KiB response (past the
+    /// 64 KiB write quota and both default windows) arrive whole and in order, trailers after.
+    #[tokio::test]
+    async fn every_byte_through_a_tiny_pipe() {
+        let (server_io, client_io) = tokio::io::duplex(64);
+        let server = tokio::spawn(async move {
+            let mut driver = ServerDriver::new(server_io, Config::default());
+            while let Some(Ok(mut incoming)) = poll_fn(|cx| driver.poll_accept(cx)).await {
+                tokio::spawn(async move {
+                    let mut received = 0;
+                    while let Some(Ok(chunk)) = poll_fn(|cx| incoming.body.poll_chunk(cx)).await {
+                        received += chunk.len();
+                    }
+                    let mut body = incoming
+                        .respond
+                        .send_headers(Response::new(()))
+                        .expect("headers");
+                    let response: Vec<u8> = (0..300 * 1024).map(|i| (i % 253) as u8).collect();
+                    for piece in response.chunks(10_000) {
+                        poll_fn(|cx| body.poll_ready(cx)).await.expect("ready");
+                        body.send_now(Bytes::copy_from_slice(piece), false)
+                            .expect("data");
+                    }
+                    let mut trailers = HeaderMap::new();
+                    trailers.insert("x-received", received.to_string().parse().unwrap());
+                    body.send_trailers(trailers).expect("trailers");
+                });
+            }
+        });
+
+        let now = Instant::now();
+        let mut client = Connection::client(Config::default(), now);
+        let stream = client
+            .open_stream(
+                &Method::POST,
+                "http",
+                "localhost",
+                "/x",
+                &HeaderMap::new(),
+                false,
+            )
+            .unwrap();
+        let request: Bytes = vec![7u8; 200 * 1024].into();
+        client.send_data(stream, request, true).unwrap();
+        let (mut read, mut write) = tokio::io::split(client_io);
+        let mut buf = BytesMut::new();
+        let mut body = Vec::new();
+        let mut trailers = None;
+        let exchange = async {
+            while trailers.is_none() {
+                let mut out = Vec::new();
+                while client.wants_transmit() {
+                    client.poll_transmit(&mut out);
+                }
+                let writing = async {
+                    for bytes in out {
+                        write.write_all(&bytes).await.unwrap();
+                    }
+                };
+                // Write and read at once: the pipe holds 64 bytes.
+                let mut chunk = [0u8; 4096];
+                let (_, n) = tokio::join!(writing, read.read(&mut chunk));
+                let n = n.unwrap();
+                assert!(n > 0, "the server closed the connection");
+                buf.extend_from_slice(&chunk[..n]);
+                client.recv(&mut buf, Instant::now());
+                while let Some(event) = client.poll_event() {
+                    match event {
+                        Event::Data { data, .. } => {
+                            client.release_capacity(stream, data.len());
+                            body.extend_from_slice(&data);
+                        }
+                        Event::Trailers { headers, .. } => trailers = Some(headers),
+                        Event::Response { status, .. } => assert_eq!(status, StatusCode::OK),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), exchange)
+            .await
+            .expect("the exchange finished");
+        let expected: Vec<u8> = (0..300 * 1024).map(|i| (i % 253) as u8).collect();
+        assert!(body == expected, "the response came changed");
+        let trailers = trailers.unwrap();
+        assert_eq!(trailers["x-received"], "204800");
+        server.abort();
+    }
+}
