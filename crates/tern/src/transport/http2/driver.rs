@@ -35,6 +35,9 @@ use crate::status::Status;
 /// How many bytes one read asks the socket for (the buffer grows by this much when full).
 const READ_CHUNK: usize = 32 * 1024;
 
+/// How many reads one pass of the driver makes at most before it dispatches and writes.
+const READS_PER_PASS: usize = 8;
+
 /// A batch smaller than this, made of what handlers queued, waits one scheduler turn before
 /// it is written (grpc-go's `minBatchSize`).
 const MIN_BATCH: usize = 1000;
@@ -497,7 +500,11 @@ where
             self.recv();
             progress |= self.read_buf.len() != before;
         }
-        while self.conn.wants_read() && !self.eof && !self.broken {
+        // A few chunks per pass, so that a peer that keeps the socket full cannot hold back
+        // the events and writes of this connection (the pass loops while anything moved).
+        let mut reads = 0;
+        while self.conn.wants_read() && !self.eof && !self.broken && reads < READS_PER_PASS {
+            reads += 1;
             let len = self.read_buf.len();
             if self.read_buf.capacity() - len < READ_CHUNK / 4 {
                 self.read_buf.reserve(READ_CHUNK);
