@@ -144,12 +144,10 @@ async fn serve_http2<R, IO>(
     let timers = shared.server.timers;
     let mut conn = match shared.server.http2_engine {
         Http2Engine::Tern => {
-            // The engine checks the handshake (its time counts from here) and runs keepalive.
+            // The engine checks the handshake (its time counts from here).
             let config = tern_config(
                 &shared.server.http2,
                 deadline.saturating_duration_since(Instant::now()),
-                timers.keepalive_interval,
-                timers.keepalive_timeout,
             );
             ServerConnection::tern(io, config)
         }

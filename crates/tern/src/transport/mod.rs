@@ -74,25 +74,44 @@ pub(crate) fn status_from_h2(err: h2::Error) -> Status {
 /// Sends HTTP/2 PINGs on a connection and sees their acknowledgements: keepalive.
 #[derive(Debug)]
 pub(crate) struct Pinger {
-    inner: h2::PingPong,
+    inner: PingerInner,
+}
+
+/// Which engine the connection runs on.
+#[derive(Debug)]
+enum PingerInner {
+    H2(h2::PingPong),
+    Tern(http2::driver::TernPinger),
 }
 
 impl Pinger {
     pub(crate) fn new(inner: h2::PingPong) -> Pinger {
-        Pinger { inner }
+        Pinger {
+            inner: PingerInner::H2(inner),
+        }
+    }
+
+    pub(crate) fn tern(inner: http2::driver::TernPinger) -> Pinger {
+        Pinger {
+            inner: PingerInner::Tern(inner),
+        }
     }
 
     pub(crate) fn send(&mut self) -> Result<(), Status> {
-        self.inner
-            .send_ping(h2::Ping::opaque())
-            .map_err(status_from_h2)
+        match &mut self.inner {
+            PingerInner::H2(inner) => inner.send_ping(h2::Ping::opaque()).map_err(status_from_h2),
+            PingerInner::Tern(inner) => inner.send(),
+        }
     }
 
     /// Resolves when the peer acknowledges the PING sent.
     pub(crate) fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        self.inner
-            .poll_pong(cx)
-            .map(|r| r.map(drop).map_err(status_from_h2))
+        match &mut self.inner {
+            PingerInner::H2(inner) => inner
+                .poll_pong(cx)
+                .map(|r| r.map(drop).map_err(status_from_h2)),
+            PingerInner::Tern(inner) => inner.poll_pong(cx),
+        }
     }
 }
 

@@ -81,12 +81,11 @@ pub(crate) struct IncomingStream {
     pub(crate) respond: Responder,
 }
 
-/// The engine's configuration for a server with these settings.
+/// The engine's configuration for a server with these settings. The engine's own keepalive
+/// is off: the server's connection loop sends keepalive PINGs through the pinger, as on h2.
 pub(crate) fn tern_config(
     settings: &Http2Settings,
     handshake_timeout: std::time::Duration,
-    keepalive_interval: Option<std::time::Duration>,
-    keepalive_timeout: std::time::Duration,
 ) -> Config {
     let defaults = Config::default();
     Config {
@@ -98,8 +97,7 @@ pub(crate) fn tern_config(
         max_frame_size: settings.max_frame_size,
         max_header_list_size: settings.max_header_list_size,
         handshake_timeout,
-        keepalive_interval,
-        keepalive_timeout,
+        keepalive_interval: None,
         ..defaults
     }
 }
@@ -177,12 +175,12 @@ where
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
-    /// The connection's PING sender, once: for keepalive. `None` on Tern's engine, which
-    /// runs keepalive itself.
+    /// The connection's PING sender, once: for keepalive (the server's connection loop runs
+    /// it on either engine, so its timing and its channelz count are the same).
     pub(crate) fn pinger(&mut self) -> Option<super::Pinger> {
         match self {
             ServerConnection::H2 { inner, .. } => inner.ping_pong().map(super::Pinger::new),
-            ServerConnection::Tern(_) => None,
+            ServerConnection::Tern(driver) => driver.pinger().map(super::Pinger::tern),
         }
     }
 

@@ -77,6 +77,58 @@ enum Command {
     Done {
         stream: StreamId,
     },
+    /// A keepalive PING from the server's connection loop.
+    Ping,
+}
+
+/// The payload of the PINGs [`TernPinger`] sends (the engine's shutdown PING has its own).
+const PINGER_PAYLOAD: [u8; 8] = *b"tern-png";
+
+/// Where the connection loop's keepalive PING stands.
+#[derive(Debug, Default)]
+struct PingState {
+    acked: bool,
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+fn lock_ping(state: &Mutex<PingState>) -> MutexGuard<'_, PingState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends keepalive PINGs on a connection on Tern's engine and sees their acks, for the
+/// server's connection loop (as `h2::PingPong` does on h2).
+#[derive(Debug)]
+pub(crate) struct TernPinger {
+    commands: mpsc::UnboundedSender<Command>,
+    state: Arc<Mutex<PingState>>,
+}
+
+impl TernPinger {
+    pub(crate) fn send(&mut self) -> Result<(), Status> {
+        let mut state = lock_ping(&self.state);
+        if state.closed {
+            return Err(Status::unavailable("connection closed"));
+        }
+        state.acked = false;
+        drop(state);
+        self.commands
+            .send(Command::Ping)
+            .map_err(|_| Status::unavailable("connection closed"))
+    }
+
+    /// Ready when the PING sent is acknowledged.
+    pub(crate) fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        let mut state = lock_ping(&self.state);
+        if std::mem::take(&mut state.acked) {
+            return Poll::Ready(Ok(()));
+        }
+        if state.closed {
+            return Poll::Ready(Err(Status::unavailable("connection closed")));
+        }
+        state.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
 }
 
 /// One stream's state, shared by its handler and the driver only. Memory: the received chunks
@@ -391,6 +443,8 @@ pub(crate) struct ServerDriver<IO> {
     /// Why the connection ended, when it ended badly.
     error: Option<String>,
     done: bool,
+    /// The connection loop's keepalive pinger, once it has asked for one.
+    pinger: Option<Arc<Mutex<PingState>>>,
 }
 
 impl<IO> std::fmt::Debug for ServerDriver<IO> {
@@ -434,7 +488,21 @@ where
             appendable: false,
             error: None,
             done: false,
+            pinger: None,
         }
+    }
+
+    /// The connection's keepalive PING sender, once.
+    pub(crate) fn pinger(&mut self) -> Option<TernPinger> {
+        if self.pinger.is_some() {
+            return None;
+        }
+        let state = Arc::new(Mutex::new(PingState::default()));
+        self.pinger = Some(state.clone());
+        Some(TernPinger {
+            commands: self.commands_tx.clone(),
+            state,
+        })
     }
 
     /// Starts a graceful shutdown: GOAWAY in two phases, then the close once the streams are
@@ -613,8 +681,17 @@ where
                         self.error.get_or_insert(message);
                     }
                 }
+                Event::PingAck { payload } if payload == PINGER_PAYLOAD => {
+                    if let Some(pinger) = &self.pinger {
+                        let mut state = lock_ping(pinger);
+                        state.acked = true;
+                        if let Some(waker) = state.waker.take() {
+                            waker.wake();
+                        }
+                    }
+                }
                 // The client opens no more streams; those it has go on. The engine's own
-                // PINGs (keepalive, shutdown) are its business.
+                // PINGs (shutdown) are its business.
                 Event::GoAway { .. } | Event::PingAck { .. } | Event::Response { .. } => {}
             }
         }
@@ -700,6 +777,7 @@ where
                 let _ = self.conn.reset(stream, code);
             }
             Command::Release { stream, n } => self.conn.release_capacity(stream, n),
+            Command::Ping => self.conn.ping(PINGER_PAYLOAD),
             Command::Done { stream } => {
                 self.conn.handler_done(stream);
                 if let Some(entry) = self.streams.remove(&stream) {
@@ -867,7 +945,7 @@ where
         false
     }
 
-    /// Every stream with a handler learns the connection is gone.
+    /// Every stream with a handler (and the pinger) learns the connection is gone.
     fn fail_all(&mut self, message: &str) {
         for entry in self.streams.values() {
             entry
@@ -875,11 +953,23 @@ where
                 .lock()
                 .fail(Status::unavailable(message.to_owned()));
         }
+        close_pinger(self.pinger.as_deref());
+    }
+}
+
+fn close_pinger(pinger: Option<&Mutex<PingState>>) {
+    if let Some(pinger) = pinger {
+        let mut state = lock_ping(pinger);
+        state.closed = true;
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
     }
 }
 
 impl<IO> Drop for ServerDriver<IO> {
     fn drop(&mut self) {
+        close_pinger(self.pinger.as_deref());
         for entry in self.streams.values() {
             entry
                 .shared
