@@ -35,6 +35,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "cargo test"
 cargo test --workspace --locked
 
+step "h2spec: every default case against the probe server on Tern's HTTP/2 engine (scripts/h2spec.sh)"
+scripts/h2spec.sh
+
 step "examples: each feature example runs its server and client and checks what it explains"
 for example in deadlines compression errors health_reflection tls in_memory interceptors; do
     echo "-- $example"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the interop peers, pinned, from the package registries: grpc-go's interop client and
-# server, grpc_health_probe and grpcurl (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
+# server, grpc_health_probe, grpcurl and h2spec (Go module proxy) and grpc-java's (io.grpc:grpc-interop-testing and its dependencies,
 # Maven Central) into interop/.peers, and @grpc/grpc-js for our Node driver (npm, from
 # interop/node/package-lock.json); and builds our small Go peers in tests/go. All git-ignored; fast
 # when already there.
@@ -40,6 +40,17 @@ if [ ! -e "$stamp" ]; then
     echo "installing grpcurl $GRPCURL_VERSION"
     GOBIN="$peers/bin" GOFLAGS=-mod=mod go install \
         "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+    touch "$stamp"
+fi
+
+# h2spec v2.2.1 (HTTP/2 conformance, scripts/h2spec.sh), pinned with its dependencies by
+# tests/go/h2spec/go.mod: h2spec has no go.mod of its own, and v2.3.0+ cannot be installed with
+# modules (design note §5).
+stamp="$peers/h2spec-$(sha256sum "$here/../../tests/go/h2spec/go.sum" | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+    echo "installing h2spec v2.2.1"
+    (cd "$here/../../tests/go/h2spec" && GOBIN="$peers/bin" go install \
+        github.com/summerwind/h2spec/cmd/h2spec)
     touch "$stamp"
 fi
 

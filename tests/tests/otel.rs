@@ -154,7 +154,7 @@ async fn a66_metrics_match_the_calls_made() {
         )
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(status.code(), Code::Unimplemented, "{status}");
 
     // The server's observers record when they send the status, before the client has it; the
     // client's when it has it. So everything is recorded now.

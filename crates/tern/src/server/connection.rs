@@ -16,7 +16,7 @@ use tokio::time::{sleep, Instant};
 use super::{handle_stream, io, Routes, Shared, ShutdownSignal};
 use crate::request::Peer;
 use crate::services::channelz::SocketRegistration;
-use crate::transport::server::ServerConnection;
+use crate::transport::server::{tern_config, Http2Engine, ServerConnection};
 
 /// The connection-level timers, as the server builder set them.
 #[derive(Clone, Copy, Debug)]
@@ -135,16 +135,27 @@ async fn serve_http2<R, IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let name = describe(&peer);
-    let io = match tokio::time::timeout_at(deadline, io::read_preface(io)).await {
+    let only_http1 = shared.server.http2_engine == Http2Engine::Tern;
+    let io = match tokio::time::timeout_at(deadline, io::read_preface(io, only_http1)).await {
         Ok(Ok(io)) => io,
         Ok(Err(e)) => return tracing::debug!(peer = %name, error = %e, "connection refused"),
         Err(_) => return tracing::debug!(peer = %name, "connection refused: no HTTP/2 preface"),
     };
-    let mut conn = match ServerConnection::handshake(io, &shared.server.http2).await {
-        Ok(conn) => conn,
-        Err(e) => return tracing::debug!(peer = %name, error = %e, "HTTP/2 handshake failed"),
-    };
     let timers = shared.server.timers;
+    let mut conn = match shared.server.http2_engine {
+        Http2Engine::Tern => {
+            // The engine checks the handshake (its time counts from here).
+            let config = tern_config(
+                &shared.server.http2,
+                deadline.saturating_duration_since(Instant::now()),
+            );
+            ServerConnection::tern(io, config)
+        }
+        _ => match ServerConnection::handshake(io, &shared.server.http2).await {
+            Ok(conn) => conn,
+            Err(e) => return tracing::debug!(peer = %name, error = %e, "HTTP/2 handshake failed"),
+        },
+    };
     let start = Instant::now();
     let activity = Arc::new(Activity {
         start,

@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+pub use crate::transport::server::Http2Engine;
 pub use call::{
     client_streaming, server_streaming, streaming, unary, ServerCall, ServiceLimits, ShutdownSignal,
 };
@@ -152,6 +153,7 @@ impl<S: Service, R: Routes> Routes for (S, R) {
 #[derive(Clone, Debug)]
 pub struct Server {
     http2: Http2Settings,
+    http2_engine: Http2Engine,
     limits: Limits,
     send_compression: Option<CompressionEncoding>,
     timers: ConnectionTimers,
@@ -169,6 +171,7 @@ impl Default for Server {
     fn default() -> Server {
         Server {
             http2: Http2Settings::default(),
+            http2_engine: Http2Engine::from_env(),
             limits: Limits {
                 max_decoding_message_size: 4 * 1024 * 1024,
                 max_encoding_message_size: usize::MAX,
@@ -238,6 +241,24 @@ impl Server {
     /// HTTP/2 preface before it is closed (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Server {
         self.preface_timeout = timeout;
+        self
+    }
+
+    /// Which HTTP/2 implementation the connections run on (default [`Http2Engine::H2`], or
+    /// what the `TERN_HTTP2_ENGINE` environment variable names: `tern` or `h2`).
+    ///
+    /// ```no_run
+    /// # async fn f<S: tern::server::Service>(service: S) -> Result<(), tern::Error> {
+    /// use tern::server::Http2Engine;
+    /// tern::Server::builder()
+    ///     .http2_engine(Http2Engine::Tern)
+    ///     .add_service(service)
+    ///     .serve("127.0.0.1:5000".parse().unwrap())
+    ///     .await
+    /// # }
+    /// ```
+    pub fn http2_engine(mut self, engine: Http2Engine) -> Server {
+        self.http2_engine = engine;
         self
     }
 
@@ -654,9 +675,29 @@ pub(crate) struct Shared<R> {
     channelz: Option<ServerRegistration>,
 }
 
-fn reject_http(stream: &mut IncomingStream, status: StatusCode) {
+/// Answers a request that is not gRPC with an HTTP status. On Tern's engine the answer has a
+/// short text body too, and comes once the request has ended (its body read and dropped): a
+/// plain GET then gets a response with DATA, which is what h2spec needs of a server to run its
+/// flow-control and request cases (`tests/src/bin/h2spec-server.rs`), and its cases that go
+/// on sending on the request's stream see the stream still open.
+async fn reject_http(stream: &mut IncomingStream, status: StatusCode, engine: Http2Engine) {
     let mut head = HttpResponse::new(());
     *head.status_mut() = status;
+    if engine == Http2Engine::Tern {
+        while let Some(chunk) = stream.body.chunk().await {
+            if chunk.is_err() {
+                return;
+            }
+        }
+        head.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        if let Ok(mut body) = stream.respond.send_headers(head) {
+            let _ = body.send_now(bytes::Bytes::from_static(b"this is a gRPC server\n"), true);
+        }
+        return;
+    }
     let _ = stream.respond.send_headers_only(head);
 }
 
@@ -667,7 +708,12 @@ async fn handle_stream<R: Routes>(
     shutdown: ShutdownSignal,
 ) {
     if stream.head.method != Method::POST {
-        return reject_http(&mut stream, StatusCode::METHOD_NOT_ALLOWED);
+        return reject_http(
+            &mut stream,
+            StatusCode::METHOD_NOT_ALLOWED,
+            shared.server.http2_engine,
+        )
+        .await;
     }
     let grpc = stream
         .head
@@ -675,7 +721,12 @@ async fn handle_stream<R: Routes>(
         .get(http::header::CONTENT_TYPE)
         .is_some_and(is_grpc_content_type);
     if !grpc {
-        return reject_http(&mut stream, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return reject_http(
+            &mut stream,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            shared.server.http2_engine,
+        )
+        .await;
     }
     let IncomingStream {
         head,

@@ -6,7 +6,8 @@
 pub(crate) mod client;
 mod coalesce;
 mod first_bytes;
-// Tern's own HTTP/2 engine, growing here until it replaces h2; nothing uses it yet.
+// Tern's own HTTP/2 engine, growing here until it replaces h2: a server can run on it
+// (`Http2Engine::Tern`); parts only the client will use are unused yet.
 #[allow(dead_code)]
 pub(crate) mod http2;
 pub(crate) mod server;
@@ -73,37 +74,71 @@ pub(crate) fn status_from_h2(err: h2::Error) -> Status {
 /// Sends HTTP/2 PINGs on a connection and sees their acknowledgements: keepalive.
 #[derive(Debug)]
 pub(crate) struct Pinger {
-    inner: h2::PingPong,
+    inner: PingerInner,
+}
+
+/// Which engine the connection runs on.
+#[derive(Debug)]
+enum PingerInner {
+    H2(h2::PingPong),
+    Tern(http2::driver::TernPinger),
 }
 
 impl Pinger {
     pub(crate) fn new(inner: h2::PingPong) -> Pinger {
-        Pinger { inner }
+        Pinger {
+            inner: PingerInner::H2(inner),
+        }
+    }
+
+    pub(crate) fn tern(inner: http2::driver::TernPinger) -> Pinger {
+        Pinger {
+            inner: PingerInner::Tern(inner),
+        }
     }
 
     pub(crate) fn send(&mut self) -> Result<(), Status> {
-        self.inner
-            .send_ping(h2::Ping::opaque())
-            .map_err(status_from_h2)
+        match &mut self.inner {
+            PingerInner::H2(inner) => inner.send_ping(h2::Ping::opaque()).map_err(status_from_h2),
+            PingerInner::Tern(inner) => inner.send(),
+        }
     }
 
     /// Resolves when the peer acknowledges the PING sent.
     pub(crate) fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        self.inner
-            .poll_pong(cx)
-            .map(|r| r.map(drop).map_err(status_from_h2))
+        match &mut self.inner {
+            PingerInner::H2(inner) => inner
+                .poll_pong(cx)
+                .map(|r| r.map(drop).map_err(status_from_h2)),
+            PingerInner::Tern(inner) => inner.poll_pong(cx),
+        }
     }
 }
 
 /// The body of a received stream: message bytes as they arrive, then trailers.
 #[derive(Debug)]
 pub(crate) struct RecvBody {
-    inner: h2::RecvStream,
+    inner: RecvInner,
+}
+
+/// Which engine the stream runs on.
+#[derive(Debug)]
+enum RecvInner {
+    H2(h2::RecvStream),
+    Tern(http2::driver::TernRecv),
 }
 
 impl RecvBody {
     pub(crate) fn new(inner: h2::RecvStream) -> RecvBody {
-        RecvBody { inner }
+        RecvBody {
+            inner: RecvInner::H2(inner),
+        }
+    }
+
+    pub(crate) fn tern(inner: http2::driver::TernRecv) -> RecvBody {
+        RecvBody {
+            inner: RecvInner::Tern(inner),
+        }
     }
 
     /// The next chunk of bytes; `None` once the peer has ended its side.
@@ -111,11 +146,15 @@ impl RecvBody {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Status>>> {
-        match ready!(self.inner.poll_data(cx)) {
+        let inner = match &mut self.inner {
+            RecvInner::H2(inner) => inner,
+            RecvInner::Tern(inner) => return inner.poll_chunk(cx),
+        };
+        match ready!(inner.poll_data(cx)) {
             Some(Ok(chunk)) => {
                 // The bytes are handed on at once, so the window they used is given back now;
                 // backpressure comes from not asking for the next chunk.
-                let _ = self.inner.flow_control().release_capacity(chunk.len());
+                let _ = inner.flow_control().release_capacity(chunk.len());
                 Poll::Ready(Some(Ok(chunk)))
             }
             Some(Err(e)) => Poll::Ready(Some(Err(status_from_h2(e)))),
@@ -131,37 +170,61 @@ impl RecvBody {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<HeaderMap>, Status>> {
-        self.inner.poll_trailers(cx).map_err(status_from_h2)
+        match &mut self.inner {
+            RecvInner::H2(inner) => inner.poll_trailers(cx).map_err(status_from_h2),
+            RecvInner::Tern(inner) => inner.poll_trailers(cx),
+        }
     }
 }
 
 /// The sending half of a stream.
 #[derive(Debug)]
 pub(crate) struct SendBody {
-    inner: h2::SendStream<Bytes>,
+    inner: SendInner,
+}
+
+/// Which engine the stream runs on.
+#[derive(Debug)]
+enum SendInner {
+    H2(h2::SendStream<Bytes>),
+    Tern(http2::driver::TernSend),
 }
 
 impl SendBody {
     fn new(inner: h2::SendStream<Bytes>) -> SendBody {
-        SendBody { inner }
+        SendBody {
+            inner: SendInner::H2(inner),
+        }
+    }
+
+    fn tern(inner: http2::driver::TernSend) -> SendBody {
+        SendBody {
+            inner: SendInner::Tern(inner),
+        }
     }
 
     /// Queues bytes at once, whatever the flow-control window: for a message already in memory.
     pub(crate) fn send_now(&mut self, data: Bytes, end_of_stream: bool) -> Result<(), Status> {
-        self.inner
-            .send_data(data, end_of_stream)
-            .map_err(status_from_h2)
+        match &mut self.inner {
+            SendInner::H2(inner) => inner.send_data(data, end_of_stream).map_err(status_from_h2),
+            SendInner::Tern(inner) => inner.send_now(data, end_of_stream),
+        }
     }
 
-    /// Waits until the peer's window has room for some of `len` bytes, so that a sender of many
+    /// Waits until the peer's window has room for some of `len` bytes (h2), or until the
+    /// stream has less than its write quota queued (Tern's engine), so that a sender of many
     /// messages is held back by a slow reader instead of buffering without bound.
     pub(crate) async fn ready(&mut self, len: usize) -> Result<(), Status> {
         if len == 0 {
             return Ok(());
         }
-        self.inner.reserve_capacity(len);
-        while self.inner.capacity() == 0 {
-            match poll_fn(|cx| self.inner.poll_capacity(cx)).await {
+        let inner = match &mut self.inner {
+            SendInner::H2(inner) => inner,
+            SendInner::Tern(inner) => return poll_fn(|cx| inner.poll_ready(cx)).await,
+        };
+        inner.reserve_capacity(len);
+        while inner.capacity() == 0 {
+            match poll_fn(|cx| inner.poll_capacity(cx)).await {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(status_from_h2(e)),
                 None => return Err(Status::cancelled("stream closed by peer")),
@@ -171,17 +234,27 @@ impl SendBody {
     }
 
     pub(crate) fn send_trailers(&mut self, trailers: HeaderMap) -> Result<(), Status> {
-        self.inner.send_trailers(trailers).map_err(status_from_h2)
+        match &mut self.inner {
+            SendInner::H2(inner) => inner.send_trailers(trailers).map_err(status_from_h2),
+            SendInner::Tern(inner) => inner.send_trailers(trailers),
+        }
     }
 
     /// Resets the stream with CANCEL: the call was abandoned.
     pub(crate) fn cancel(&mut self) {
-        self.inner.send_reset(h2::Reason::CANCEL);
+        match &mut self.inner {
+            SendInner::H2(inner) => inner.send_reset(h2::Reason::CANCEL),
+            SendInner::Tern(inner) => inner.cancel(),
+        }
     }
 
     /// Resolves when the peer resets the stream, with the status that means.
     pub(crate) fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<Status> {
-        match ready!(self.inner.poll_reset(cx)) {
+        let inner = match &mut self.inner {
+            SendInner::H2(inner) => inner,
+            SendInner::Tern(inner) => return inner.poll_reset(cx),
+        };
+        match ready!(inner.poll_reset(cx)) {
             Ok(reason) => Poll::Ready(Status::new(
                 code_for_reset(reason.into()),
                 format!("stream reset by peer: {reason}"),
