@@ -68,9 +68,10 @@ SCENARIOS = {
 PARTICIPANTS = {
     # tern+noop3: three interceptors that do nothing; tern+metrics: gRFC A66 metrics recorded
     # (intercepted-server), for what interceptors cost against plain tern.
-    "unary": ["tern", "tern+noop3", "tern+metrics", "tonic", "grpc-go", "grpcio", "h2-ceiling",
-              "nghttpd"],
-    "download": ["tern", "tonic", "grpc-go", "grpcio"],
+    # tern-engine: the same hello-server on Tern's own HTTP/2 engine (TERN_HTTP2_ENGINE=tern).
+    "unary": ["tern", "tern-engine", "tern+noop3", "tern+metrics", "tonic", "grpc-go", "grpcio",
+              "h2-ceiling", "nghttpd"],
+    "download": ["tern", "tern-engine", "tonic", "grpc-go", "grpcio"],
     "echo": ["tern", "tonic", "grpc-go", "grpcio"],
     # The clients, all driving tonic's server.
     "client": ["tern", "tonic"],
@@ -108,7 +109,9 @@ def programs(build, servers, kinds):
                 continue
             command = server_command(build, server, kind, 0, Path("htdocs"), CERTS_PLACEHOLDER)
             if server not in ("grpcio", "nghttpd"):
-                needed.append((server, Path(command[0])))
+                # `env VAR=value program ...` runs `program`.
+                program = next(c for c in command if c != "env" and "=" not in c)
+                needed.append((server, Path(program)))
             if kind in TLS_KINDS:
                 needed.append((server, build.tern / "test-certs"))
             if kind in ("unary", "unary-tls", "echo", "download") and server != "nghttpd":
@@ -224,6 +227,9 @@ def server_command(build, name, kind, port, htdocs, certs=None):
                    [str(PYTHON), str(ROOT / "examples" / "hello" / "python" / "greeter_server.py"),
                     "--addr", f"127.0.0.1:{port}"]),
         "h2-ceiling": [str(release / "h2-ceiling"), f"127.0.0.1:{port}"],
+        "tern-engine": ["env", "TERN_HTTP2_ENGINE=tern"]
+                       + ([str(release / "streams-server"), f"127.0.0.1:{port}"] if streams else
+                          [str(release / "hello-server"), "--addr", f"127.0.0.1:{port}"]),
         "tern+noop3": [str(release / "intercepted-server"), f"127.0.0.1:{port}", "noop3"],
         "tern+metrics": [str(release / "intercepted-server"), f"127.0.0.1:{port}", "metrics"],
         "nghttpd": ["nghttpd", "--no-tls", "-d", str(htdocs), str(port)],
@@ -617,7 +623,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per load run")
     parser.add_argument("--servers",
-                        default="tern,tern+noop3,tern+metrics,tonic,grpc-go,grpcio,h2-ceiling,nghttpd",
+                        default="tern,tern-engine,tern+noop3,tern+metrics,tonic,grpc-go,grpcio,"
+                        "h2-ceiling,nghttpd",
                         help="servers (and, in client scenarios, clients) to run")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--profile", default="release", choices=["release", "dev"],
@@ -678,6 +685,8 @@ def main():
         "the unary call's bytes with no gRPC work: `h2-ceiling` on the h2 crate that Tern and "
         "tonic both stand on (bench/tern/src/bin/h2-ceiling.rs), and nghttpd from a file (no "
         "trailers), the ceiling of any HTTP/2 server driven by this load generator here. "
+        "`tern-engine` is the same Tern server on Tern's own HTTP/2 engine "
+        "(`TERN_HTTP2_ENGINE=tern`) instead of h2. "
         "`tern+noop3` is Tern's server with three interceptors that do nothing but observe "
         "every message and status, `tern+metrics` with gRFC A66 metrics recorded "
         "(bench/tern/src/bin/intercepted-server.rs): their CPU per call against `tern`'s is "
