@@ -293,12 +293,13 @@ impl Client {
             let (pending, mut send) = self.channel.start(head, wait_for_ready).await?;
             if let Err(status) = send.send_now(body.clone(), true) {
                 // The server may have answered and closed the stream before the request went
-                // out (a Trailers-Only rejection of an unknown method, say): that answer,
-                // already received, is the call's outcome, not the failed send.
-                let mut answer = pin!(pending.head());
-                let answer = poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await;
+                // out (a Trailers-Only rejection of an unknown method, say): that answer is the
+                // call's outcome, not the failed send. The stream is over, so the head (or its
+                // error) is there or about to be: wait for it rather than look once, which lost
+                // the race now and then under load; bounded in case the connection hangs.
+                let answer = tokio::time::timeout(ANSWER_AFTER_FAILED_SEND, pending.head()).await;
                 return match answer {
-                    Poll::Ready(Ok((head, recv))) => Ok((head, recv, send)),
+                    Ok(Ok((head, recv))) => Ok((head, recv, send)),
                     _ => Err(status),
                 };
             }
@@ -729,6 +730,10 @@ fn finish_unary<T>(
         Err(status) => Err(finish_failed(Some(observers), status)),
     }
 }
+
+/// How long a call whose request could not be sent waits for the answer the server may have
+/// sent already.
+const ANSWER_AFTER_FAILED_SEND: Duration = Duration::from_secs(5);
 
 /// One call's settings, from the client, the call and the channel's service config.
 struct CallSettings<'a> {
