@@ -6,6 +6,7 @@
 //! A call is committed — never retried — once response headers arrive; what can be retried is
 //! a failure before that: a Trailers-Only status, or a stream that never got an answer.
 
+use std::borrow::Cow;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
@@ -118,6 +119,70 @@ impl Throttle {
     }
 }
 
+/// One call's retry bookkeeping under a policy: what the loops over attempts of unary,
+/// server-streaming and client-streaming calls share.
+struct Retrying<'a> {
+    policy: &'a RetryPolicy,
+    throttle: Option<&'a Throttle>,
+    backoff: RetryBackoff,
+    /// Attempts sent before the next one.
+    previous: u32,
+}
+
+impl<'a> Retrying<'a> {
+    fn new(policy: &'a RetryPolicy, throttle: Option<&'a Throttle>) -> Retrying<'a> {
+        Retrying {
+            policy,
+            throttle,
+            backoff: RetryBackoff::new(policy),
+            previous: 0,
+        }
+    }
+
+    /// The call ended without a retryable failure (committed, or a code the policy does not
+    /// name): the throttle gets its token back.
+    fn ended(&self) {
+        if let Some(throttle) = self.throttle {
+            throttle.succeeded();
+        }
+    }
+
+    /// After a failed attempt: how long to wait before the next, or `None` to end the call
+    /// with this status. `can_retry` is false when the request can no longer be sent again.
+    fn after_failure(&mut self, status: &Status, can_retry: bool) -> Option<Duration> {
+        if !self.policy.retryable_status_codes.contains(&status.code()) {
+            self.ended();
+            return None;
+        }
+        let allowed = self.throttle.is_none_or(|t| t.failed());
+        let wait = match pushback(status) {
+            Pushback::Stop => return None,
+            Pushback::After(wait) => {
+                self.backoff.reset(self.policy);
+                wait
+            }
+            Pushback::None => self.backoff.wait(self.policy),
+        };
+        if !allowed || self.previous + 1 >= self.policy.max_attempts || !can_retry {
+            return None;
+        }
+        tracing::debug!(%status, attempt = self.previous + 1, ?wait, "retrying");
+        self.previous += 1;
+        Some(wait)
+    }
+}
+
+/// The request metadata of an attempt: a retry says how many attempts came before it
+/// (`grpc-previous-rpc-attempts`, gRFC A6).
+fn attempt_metadata(metadata: &Metadata, previous: u32) -> Result<Cow<'_, Metadata>, Status> {
+    if previous == 0 {
+        return Ok(Cow::Borrowed(metadata));
+    }
+    let mut counted = metadata.clone();
+    counted.insert("grpc-previous-rpc-attempts", &previous.to_string())?;
+    Ok(Cow::Owned(counted))
+}
+
 impl Client {
     /// Sends a call whose whole request is in `body` and checks its response head, retrying as
     /// the method's retry policy says (gRFC A6): a failure before response headers, with a code
@@ -135,18 +200,9 @@ impl Client {
         let attempt = |previous: u32| {
             let body = body.clone();
             async move {
-                // A retry says how many attempts came before it (gRFC A6).
-                let with_count;
-                let metadata = if previous == 0 {
-                    metadata
-                } else {
-                    let mut counted = metadata.clone();
-                    counted.insert("grpc-previous-rpc-attempts", &previous.to_string())?;
-                    with_count = counted;
-                    &with_count
-                };
+                let metadata = attempt_metadata(metadata, previous)?;
                 let (head, recv, send) = self
-                    .send_replayable(path, metadata, deadline, sender, body, settings)
+                    .send_replayable(path, &metadata, deadline, sender, body, settings)
                     .await?;
                 Ok((check_head(head, recv, settings.receive_limit)?, send))
             }
@@ -158,40 +214,19 @@ impl Client {
             }
             Some(service_config::CallPolicy::Retry(policy)) => policy,
         };
-        let throttle = self.channel.retry_throttle();
-        let mut backoff = RetryBackoff::new(policy);
-        let mut previous = 0;
+        let mut retrying = Retrying::new(policy, self.channel.retry_throttle());
         loop {
-            let status = match attempt(previous).await {
+            let status = match attempt(retrying.previous).await {
                 Ok(committed) => {
-                    if let Some(throttle) = throttle {
-                        throttle.succeeded();
-                    }
+                    retrying.ended();
                     return Ok(committed);
                 }
                 Err(status) => status,
             };
-            if !policy.retryable_status_codes.contains(&status.code()) {
-                if let Some(throttle) = throttle {
-                    throttle.succeeded();
-                }
-                return Err(status);
+            match retrying.after_failure(&status, true) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(status),
             }
-            let allowed = throttle.is_none_or(|t| t.failed());
-            let wait = match pushback(&status) {
-                Pushback::Stop => return Err(status),
-                Pushback::After(wait) => {
-                    backoff.reset(policy);
-                    wait
-                }
-                Pushback::None => backoff.wait(policy),
-            };
-            if !allowed || previous + 1 >= policy.max_attempts {
-                return Err(status);
-            }
-            tracing::debug!(%status, attempt = previous + 1, ?wait, "retrying");
-            tokio::time::sleep(wait).await;
-            previous += 1;
         }
     }
 
@@ -310,20 +345,10 @@ impl Client {
             head.sender.clone(),
             observers.cloned(),
         );
-        let throttle = self.channel.retry_throttle();
-        let mut backoff = RetryBackoff::new(policy);
-        let mut previous = 0;
+        let mut retrying = Retrying::new(policy, self.channel.retry_throttle());
         loop {
-            let with_count;
-            let metadata = if previous == 0 {
-                head.metadata
-            } else {
-                let mut counted = head.metadata.clone();
-                counted.insert("grpc-previous-rpc-attempts", &previous.to_string())?;
-                with_count = counted;
-                &with_count
-            };
-            let request = self.head(head.path, metadata, head.deadline, head.sender);
+            let metadata = attempt_metadata(head.metadata, retrying.previous)?;
+            let request = self.head(head.path, &metadata, head.deadline, head.sender);
             let mut attempt = None;
             let outcome = match self.channel.start(request, settings.wait_for_ready).await {
                 Ok((pending, send)) => {
@@ -338,9 +363,7 @@ impl Client {
             let status = match outcome {
                 Ok(response) => {
                     replay.commit();
-                    if let Some(throttle) = throttle {
-                        throttle.succeeded();
-                    }
+                    retrying.ended();
                     // The attempt's sender keeps sending the rest of the stream meanwhile.
                     let result = read_unary(response, codec, observers.map(|o| &**o)).await;
                     drop(attempt);
@@ -348,29 +371,12 @@ impl Client {
                 }
                 Err(status) => status,
             };
-            if !policy.retryable_status_codes.contains(&status.code()) {
-                if let Some(throttle) = throttle {
-                    throttle.succeeded();
-                }
+            let Some(wait) = retrying.after_failure(&status, replay.can_retry()) else {
                 return Err(status);
-            }
-            let allowed = throttle.is_none_or(|t| t.failed());
-            let wait = match pushback(&status) {
-                Pushback::Stop => return Err(status),
-                Pushback::After(wait) => {
-                    backoff.reset(policy);
-                    wait
-                }
-                Pushback::None => backoff.wait(policy),
             };
-            if !allowed || previous + 1 >= policy.max_attempts || !replay.can_retry() {
-                return Err(status);
-            }
             // Gives the failed attempt up (its stream is reset) before the next begins.
             drop(attempt);
-            tracing::debug!(%status, attempt = previous + 1, ?wait, "retrying a client stream");
             tokio::time::sleep(wait).await;
-            previous += 1;
         }
     }
 }
