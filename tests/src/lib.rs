@@ -162,7 +162,7 @@ impl Probe for ProbeService {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             });
-            return Ok(Response::new(Either::Forever(Receiver(rx))));
+            return Ok(Response::new(Either::Forever(ReceiverStream(rx))));
         }
         Ok(Response::new(Either::Counted(Counter {
             next: 0,
@@ -204,14 +204,14 @@ impl Probe for ProbeService {
                 }
             }
         });
-        Ok(Response::new(Receiver(rx)))
+        Ok(Response::new(ReceiverStream(rx)))
     }
 }
 
 /// One of two response streams, chosen per call.
 enum Either {
     Counted(Counter),
-    Forever(Receiver<Result<EchoReply, Status>>),
+    Forever(ReceiverStream<Result<EchoReply, Status>>),
 }
 
 impl Stream for Either {
@@ -228,10 +228,26 @@ impl Stream for Either {
     }
 }
 
-/// An mpsc receiver as a stream.
-struct Receiver<T>(tokio::sync::mpsc::Receiver<T>);
+/// The items of a queue as a stream that is always ready: a request stream for tests.
+#[derive(Debug)]
+pub struct Items<T>(pub std::collections::VecDeque<T>);
 
-impl<T> Stream for Receiver<T> {
+impl<T: Unpin> Stream for Items<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        std::task::Poll::Ready(self.0.pop_front())
+    }
+}
+
+/// An mpsc receiver as a stream.
+#[derive(Debug)]
+pub struct ReceiverStream<T>(pub tokio::sync::mpsc::Receiver<T>);
+
+impl<T> Stream for ReceiverStream<T> {
     type Item = T;
 
     fn poll_next(

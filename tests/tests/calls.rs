@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use futures_core::Stream;
 use tern::{Channel, Code, Request};
 use tern_tests::probe::probe_client::ProbeClient;
 use tern_tests::probe::{CountRequest, EchoRequest, Number};
 use tern_tests::start_probe_server;
+use tern_tests::{Items, ReceiverStream};
 
 async fn client() -> ProbeClient {
     let addr = start_probe_server().await;
@@ -17,18 +17,6 @@ async fn client() -> ProbeClient {
 }
 
 /// A stream of the given items, then an end; no stream crate needed.
-struct Items<T>(std::collections::VecDeque<T>);
-
-impl<T: Unpin> Stream for Items<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        std::task::Poll::Ready(self.0.pop_front())
-    }
-}
-
 #[tokio::test]
 async fn hello_round_trip() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -302,18 +290,6 @@ async fn a_reader_that_pauses_holds_both_directions_back_and_loses_nothing() {
         assert!(reply.payload.iter().all(|&b| b == (i % 251) as u8));
     }
     assert!(replies.message().await.unwrap().is_none());
-}
-
-struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
-
-impl<T> Stream for ReceiverStream<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
-    }
 }
 
 #[tokio::test]

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_core::Stream;
 use tern::services::channelz::proto::address::Address;
 use tern::services::channelz::proto::channel_connectivity_state::State;
 use tern::services::channelz::proto::channelz_client::ChannelzClient;
@@ -24,6 +23,7 @@ use tern_tests::probe::probe_client::ProbeClient;
 use tern_tests::probe::probe_server::ProbeServer;
 use tern_tests::probe::{CountRequest, EchoRequest};
 use tern_tests::ProbeService;
+use tern_tests::ReceiverStream;
 
 type Stop = tokio::sync::oneshot::Sender<()>;
 type Task = tokio::task::JoinHandle<Result<(), tern::Error>>;
@@ -410,18 +410,6 @@ async fn a_round_robin_channel_lists_a_subchannel_per_address() {
     for addr in [a, b] {
         let server = server_named(&channelz, addr).await.unwrap();
         assert_eq!(server.data.unwrap().calls_started, 2, "{addr}");
-    }
-}
-
-struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
-
-impl<T> Stream for ReceiverStream<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
     }
 }
 

@@ -7,13 +7,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_core::Stream;
 use tern::server::Http2Engine;
 use tern::{Code, Request};
 use tern_tests::probe::probe_client::ProbeClient;
 use tern_tests::probe::probe_server::ProbeServer;
 use tern_tests::probe::{CountRequest, EchoRequest, Number};
 use tern_tests::{python, ProbeService, PROBE_RECEIVE_LIMIT};
+use tern_tests::{Items, ReceiverStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -42,31 +42,6 @@ async fn client() -> ProbeClient {
 }
 
 /// A stream of the given items, then an end.
-struct Items<T>(std::collections::VecDeque<T>);
-
-impl<T: Unpin> Stream for Items<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        std::task::Poll::Ready(self.0.pop_front())
-    }
-}
-
-/// An mpsc receiver as a stream.
-struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
-
-impl<T> Stream for ReceiverStream<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
-    }
-}
-
 async fn echo(client: &ProbeClient, message: &str) -> String {
     client
         .echo(EchoRequest {

@@ -22,6 +22,7 @@ use tern::{Channel, Code, Metadata, Request, Response, Status, Streaming};
 use tern_tests::probe::probe_client::ProbeClient;
 use tern_tests::probe::probe_server::{Probe, ProbeServer};
 use tern_tests::probe::{CountRequest, EchoReply, EchoRequest, Number};
+use tern_tests::Items;
 use tern_tests::ProbeService;
 
 /// What the interceptors of a test saw, in order.
@@ -203,18 +204,6 @@ fn chat_requests(messages: &[&str]) -> impl Stream<Item = EchoRequest> + Send + 
             })
             .collect(),
     )
-}
-
-struct Items<T>(std::collections::VecDeque<T>);
-
-impl<T: Unpin> Stream for Items<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        std::task::Poll::Ready(self.0.pop_front())
-    }
 }
 
 fn echo(message: &str) -> EchoRequest {

@@ -3,27 +3,15 @@
 
 use std::time::Duration;
 
-use futures_core::Stream;
 use tern::memory::{MemoryConnector, MemoryListener};
 use tern::{Code, Request};
 use tern_tests::probe::probe_client::ProbeClient;
 use tern_tests::probe::probe_server::ProbeServer;
 use tern_tests::probe::{CountRequest, EchoRequest, Number};
+use tern_tests::Items;
 use tern_tests::{ProbeService, PROBE_RECEIVE_LIMIT};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-struct Items<T>(std::collections::VecDeque<T>);
-
-impl<T: Unpin> Stream for Items<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        std::task::Poll::Ready(self.0.pop_front())
-    }
-}
 
 /// A probe server on an in-memory listener, its connector, a stop switch and its task.
 fn serve() -> (

@@ -13,6 +13,7 @@ use tern::{Code, Request, Response, Status, Streaming};
 use tern_tests::probe::probe_client::ProbeClient;
 use tern_tests::probe::probe_server::{Probe, ProbeServer};
 use tern_tests::probe::{CountRequest, EchoReply, EchoRequest, Number};
+use tern_tests::Items;
 use tern_tests::ProbeService;
 
 /// Fails Echo with the request's `fail_code` until the attempt numbered by its `sleep_ms`
@@ -95,18 +96,6 @@ impl Probe for Flaky {
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<impl Stream<Item = Result<EchoReply, Status>> + Send>, Status> {
         ProbeService.chat(request).await
-    }
-}
-
-struct Items<T>(std::collections::VecDeque<T>);
-
-impl<T: Unpin> Stream for Items<T> {
-    type Item = T;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
-        std::task::Poll::Ready(self.0.pop_front())
     }
 }
 
