@@ -31,6 +31,14 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether `candidate` is one of `secrets`. Every secret is compared, so the time taken does
+/// not say which one came close.
+fn any_secret(secrets: &[String], candidate: &str) -> bool {
+    secrets.iter().fold(false, |found, secret| {
+        found | same_secret(secret.as_bytes(), candidate.as_bytes())
+    })
+}
+
 /// The token of an `authorization: Bearer <token>` header.
 fn bearer_token(metadata: &Metadata) -> Option<&str> {
     let value = metadata.get("authorization")?;
@@ -69,10 +77,7 @@ impl ServerInterceptor for BearerToken {
     async fn intercept(&self, call: &mut IncomingCall<'_>) -> Result<(), Status> {
         let token = bearer_token(call.metadata())
             .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-        // Every token is compared, so the time taken does not say which one came close.
-        let known = self.tokens.iter().fold(false, |found, t| {
-            found | same_secret(t.as_bytes(), token.as_bytes())
-        });
+        let known = any_secret(&self.tokens, token);
         if known {
             Ok(())
         } else {
@@ -166,9 +171,7 @@ impl ServerInterceptor for ApiKey {
             .metadata()
             .get(&self.header)
             .ok_or_else(|| Status::unauthenticated(format!("missing {}", self.header)))?;
-        let known = self.keys.iter().fold(false, |found, k| {
-            found | same_secret(k.as_bytes(), key.as_bytes())
-        });
+        let known = any_secret(&self.keys, key);
         if known {
             Ok(())
         } else {

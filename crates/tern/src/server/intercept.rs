@@ -64,6 +64,20 @@ pub(crate) async fn run(
     }
 }
 
+/// Runs the rest of a call in the span an interceptor chose for it, if one did.
+pub(crate) async fn in_span<F: std::future::Future>(
+    span: Option<tracing::Span>,
+    call: F,
+) -> F::Output {
+    match span {
+        Some(span) => {
+            use tracing::Instrument as _;
+            call.instrument(span).await
+        }
+        None => call.await,
+    }
+}
+
 /// A service with interceptors of its own, run after the server's for this service's calls:
 /// made by [`Service::intercept`].
 pub struct Intercepted<S> {
@@ -101,13 +115,10 @@ impl<S: Service> Service for Intercepted<S> {
     async fn call(&self, method: &str, mut call: ServerCall) {
         let registered = S::METHODS.is_empty() || S::METHODS.contains(&method);
         match run(&self.chain, S::NAME, method, registered, &mut call).await {
-            Ok(()) => match call.span.take() {
-                Some(span) => {
-                    use tracing::Instrument as _;
-                    self.service.call(method, call).instrument(span).await
-                }
-                None => self.service.call(method, call).await,
-            },
+            Ok(()) => {
+                let span = call.span.take();
+                in_span(span, self.service.call(method, call)).await
+            }
             Err(status) => call.reject(status),
         }
     }

@@ -791,15 +791,6 @@ async fn handle_stream<R: Routes>(
             return call.reject(status);
         }
     }
-    match call.span.take() {
-        Some(span) => {
-            use tracing::Instrument as _;
-            shared
-                .routes
-                .route(service, method, call)
-                .instrument(span)
-                .await
-        }
-        None => shared.routes.route(service, method, call).await,
-    }
+    let span = call.span.take();
+    intercept::in_span(span, shared.routes.route(service, method, call)).await;
 }
